@@ -1,0 +1,18 @@
+"""Diffusion core: schedules, the Gaussian process, losses and samplers. Knows nothing of tables."""
+
+from tabdiff.diffusion.gaussian import GaussianDiffusion, ModelFn, Prediction
+from tabdiff.diffusion.samplers import ddim_step, repaint, repaint_schedule, sample_ancestral, sample_ddim
+from tabdiff.diffusion.schedules import make_betas, space_timesteps
+
+__all__ = [
+    "GaussianDiffusion",
+    "ModelFn",
+    "Prediction",
+    "ddim_step",
+    "make_betas",
+    "repaint",
+    "repaint_schedule",
+    "sample_ancestral",
+    "sample_ddim",
+    "space_timesteps",
+]
