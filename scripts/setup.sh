@@ -8,13 +8,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [[ -n "${PY:-}" ]]; then
-  :
-elif [[ -n "${VIRTUAL_ENV:-}${CONDA_PREFIX:-}" ]]; then
-  PY=python
-else
-  [[ -x .venv/bin/python ]] || "${PYTHON:-python3}" -m venv .venv
-  PY=.venv/bin/python
+# PY may come from the Makefile (same rule); an explicit PY=/path/to/python is honoured too
+if [[ -z "${PY:-}" ]]; then
+  if [[ -n "${VIRTUAL_ENV:-}${CONDA_PREFIX:-}" ]]; then PY=python; else PY=.venv/bin/python; fi
+fi
+if [[ "$PY" == .venv/bin/python && ! -x .venv/bin/python ]]; then
+  "${PYTHON:-python3}" -m venv .venv
 fi
 echo "tabdiff setup: using $("$PY" -c 'import sys; print(sys.executable, sys.version.split()[0])')"
 
