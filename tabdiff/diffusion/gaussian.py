@@ -24,13 +24,9 @@ FixedVariance = Literal["small", "large"]
 ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def normal_kl(
-    mean1: torch.Tensor, logvar1: torch.Tensor, mean2: torch.Tensor, logvar2: torch.Tensor
-) -> torch.Tensor:
+def normal_kl(mean1: torch.Tensor, logvar1: torch.Tensor, mean2: torch.Tensor, logvar2: torch.Tensor) -> torch.Tensor:
     """KL(N(mean1, e^logvar1) || N(mean2, e^logvar2)) elementwise, in nats."""
-    return 0.5 * (
-        -1.0 + logvar2 - logvar1 + torch.exp(logvar1 - logvar2) + (mean1 - mean2) ** 2 * torch.exp(-logvar2)
-    )
+    return 0.5 * (-1.0 + logvar2 - logvar1 + torch.exp(logvar1 - logvar2) + (mean1 - mean2) ** 2 * torch.exp(-logvar2))
 
 
 def gaussian_nll(x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -48,9 +44,7 @@ def masked_mean(values: torch.Tensor, loss_mask: torch.Tensor | None) -> torch.T
     loss_mask = loss_mask.expand_as(values)
     # where, not multiply: a NaN in a cell outside the mask must not leak into the sum
     total = (
-        torch.where(loss_mask, values, torch.zeros((), dtype=values.dtype, device=values.device))
-        .flatten(1)
-        .sum(dim=1)
+        torch.where(loss_mask, values, torch.zeros((), dtype=values.dtype, device=values.device)).flatten(1).sum(dim=1)
     )
     return total / loss_mask.flatten(1).sum(dim=1).clamp(min=1).to(values.dtype)
 
@@ -94,6 +88,7 @@ class GaussianDiffusion:
         self.prediction: Prediction = prediction
         self.fixed_variance: FixedVariance = fixed_variance
         self.clip_x0 = clip_x0
+        self._explicit_betas = betas is not None
         betas = make_betas(schedule, timesteps) if betas is None else betas.to(torch.float64)
         if betas.ndim != 1 or not ((betas > 0) & (betas <= 1)).all():
             raise ValueError("betas must be a 1-d tensor with values in (0, 1]")
@@ -115,14 +110,10 @@ class GaussianDiffusion:
         self.posterior_log_variance_clipped = torch.cat([first, self.posterior_variance[1:]]).log()
         # beta_t for the "large" fixed variance, with the posterior variance at t = 0 (guided-diffusion FIXED_LARGE)
         self.log_betas_large = (
-            torch.cat([self.posterior_variance[1:2], betas[1:]]).log()
-            if self.num_timesteps > 1
-            else betas.log()
+            torch.cat([self.posterior_variance[1:2], betas[1:]]).log() if self.num_timesteps > 1 else betas.log()
         )
         self.posterior_mean_coef1 = betas * self.alphas_cumprod_prev.sqrt() / (1.0 - self.alphas_cumprod)
-        self.posterior_mean_coef2 = (
-            (1.0 - self.alphas_cumprod_prev) * alphas.sqrt() / (1.0 - self.alphas_cumprod)
-        )
+        self.posterior_mean_coef2 = (1.0 - self.alphas_cumprod_prev) * alphas.sqrt() / (1.0 - self.alphas_cumprod)
         self._device_cache: dict[tuple[str, torch.device], torch.Tensor] = {}
 
     # ------------------------------------------------------------------ helpers
@@ -135,6 +126,22 @@ class GaussianDiffusion:
             self._device_cache[key] = arr
         out = arr[t].to(like.dtype)
         return out.reshape(t.shape[0], *([1] * (like.ndim - 1)))
+
+    def config(self) -> dict[str, object]:
+        """The constructor arguments that rebuild this process (what a checkpoint stores)."""
+        if self._explicit_betas:
+            raise ValueError(
+                "this process was built from explicit betas (e.g. a respaced sampling view): "
+                "store the training process's config instead"
+            )
+        return {
+            "timesteps": self.num_timesteps,
+            "schedule": self.schedule,
+            "learn_variance": self.learn_variance,
+            "prediction": self.prediction,
+            "fixed_variance": self.fixed_variance,
+            "clip_x0": self.clip_x0,
+        }
 
     def model_timesteps(self, t: torch.Tensor) -> torch.Tensor:
         """The training-time timesteps to give the model for this process's steps t."""
@@ -159,9 +166,7 @@ class GaussianDiffusion:
         mean = self.extract("sqrt_alphas_cumprod", t, x_start) * x_start
         return mean, (1.0 - self.extract("alphas_cumprod", t, x_start)).expand_as(x_start)
 
-    def q_sample(
-        self, x_start: torch.Tensor, t: torch.Tensor, noise: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def q_sample(self, x_start: torch.Tensor, t: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
         """x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps."""
         noise = torch.randn_like(x_start) if noise is None else noise
         return (
@@ -174,8 +179,7 @@ class GaussianDiffusion:
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Mean, variance and clipped log-variance of q(x_{t-1} | x_t, x_0) (DDPM eq. 6-7)."""
         mean = (
-            self.extract("posterior_mean_coef1", t, x_t) * x_start
-            + self.extract("posterior_mean_coef2", t, x_t) * x_t
+            self.extract("posterior_mean_coef1", t, x_t) * x_start + self.extract("posterior_mean_coef2", t, x_t) * x_t
         )
         var = self.extract("posterior_variance", t, x_t).expand_as(x_t)
         log_var = self.extract("posterior_log_variance_clipped", t, x_t).expand_as(x_t)
@@ -188,9 +192,7 @@ class GaussianDiffusion:
             - self.extract("sqrt_recipm1_alphas_cumprod", t, x_t) * eps
         )
 
-    def predict_eps_from_xstart(
-        self, x_t: torch.Tensor, t: torch.Tensor, x_start: torch.Tensor
-    ) -> torch.Tensor:
+    def predict_eps_from_xstart(self, x_t: torch.Tensor, t: torch.Tensor, x_start: torch.Tensor) -> torch.Tensor:
         return (self.extract("sqrt_recip_alphas_cumprod", t, x_t) * x_t - x_start) / self.extract(
             "sqrt_recipm1_alphas_cumprod", t, x_t
         )

@@ -42,9 +42,7 @@ def sample_ancestral(
     x = randn(shape, device=device, dtype=torch.float32, generator=generator)
     for i in _steps(diffusion.num_timesteps, progress, "ancestral"):
         t = torch.full((shape[0],), i, device=device, dtype=torch.long)
-        x, _ = diffusion.p_sample(
-            model_fn, x, t, randn(shape, device=device, dtype=x.dtype, generator=generator)
-        )
+        x, _ = diffusion.p_sample(model_fn, x, t, randn(shape, device=device, dtype=x.dtype, generator=generator))
     return x
 
 
@@ -82,10 +80,7 @@ def ddim_step(
     abar = diffusion.extract("alphas_cumprod", t, x_t)
     abar_prev = diffusion.extract("alphas_cumprod_prev", t, x_t)
     sigma = eta * ((1 - abar_prev) / (1 - abar)).sqrt() * (1 - abar / abar_prev).sqrt()
-    mean = (
-        out["pred_xstart"] * abar_prev.sqrt()
-        + (1 - abar_prev - sigma**2).clamp(min=0).sqrt() * out["pred_eps"]
-    )
+    mean = out["pred_xstart"] * abar_prev.sqrt() + (1 - abar_prev - sigma**2).clamp(min=0).sqrt() * out["pred_eps"]
     if eta == 0:
         return mean
     noise = randn(tuple(x_t.shape), device=x_t.device, dtype=x_t.dtype, generator=generator)
@@ -162,8 +157,6 @@ def repaint(
             # line 10: resample, x_t ~ N(sqrt(1 - beta_t) x_{t-1}, beta_t I), with t = t_cur
             t_up = torch.full((shape[0],), t_cur, device=device, dtype=torch.long)
             beta = diffusion.extract("betas", t_up, x)
-            x = (1 - beta).sqrt() * x + beta.sqrt() * randn(
-                shape, device=device, dtype=x.dtype, generator=generator
-            )
+            x = (1 - beta).sqrt() * x + beta.sqrt() * randn(shape, device=device, dtype=x.dtype, generator=generator)
     # the last step's known part is the ground truth itself: return it exactly, in the caller's dtype
     return torch.where(known_mask, x_known, x.to(x_known.dtype))

@@ -28,9 +28,7 @@ def cosine_betas(timesteps: int, s: float = 0.008) -> torch.Tensor:
     def alpha_bar(u: float) -> float:
         return math.cos((u + s) / (1 + s) * math.pi / 2) ** 2
 
-    betas = [
-        min(1 - alpha_bar((i + 1) / timesteps) / alpha_bar(i / timesteps), MAX_BETA) for i in range(timesteps)
-    ]
+    betas = [min(1 - alpha_bar((i + 1) / timesteps) / alpha_bar(i / timesteps), MAX_BETA) for i in range(timesteps)]
     return torch.tensor(betas, dtype=torch.float64)
 
 

@@ -108,11 +108,7 @@ def test_vb_term_vanishes_for_the_true_posterior_and_is_positive_otherwise():
     # at t = 0 it is the Gaussian negative log-likelihood of x0 in bits
     t0 = torch.zeros(4, dtype=torch.long)
     out = d.p_mean_variance(exact, d.q_sample(x0, t0), t0, clip=False)
-    nll = (
-        0.5
-        * (math.log(2 * math.pi) + out["log_variance"] + (x0 - out["mean"]) ** 2 / out["variance"])
-        / math.log(2)
-    )
+    nll = 0.5 * (math.log(2 * math.pi) + out["log_variance"] + (x0 - out["mean"]) ** 2 / out["variance"]) / math.log(2)
     torch.testing.assert_close(d.vb_terms_bpd(exact, x0, d.q_sample(x0, t0), t0), nll)
 
 
@@ -147,3 +143,11 @@ def test_training_loss_counts_only_cells_in_loss_mask(learn_variance):
         loss = clean["loss"].sum()
         loss.backward()
         assert net.weight.grad is not None and net.weight.grad.abs().sum() > 0
+
+
+def test_config_rebuilds_the_process_and_respaced_views_refuse():
+    d = GaussianDiffusion(300, "cosine", learn_variance=True, prediction="v", clip_x0=5.0)
+    again = GaussianDiffusion(**d.config())
+    assert torch.equal(again.betas, d.betas) and again.config() == d.config()
+    with pytest.raises(ValueError, match="explicit betas"):
+        d.respace(10).config()

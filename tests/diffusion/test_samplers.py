@@ -156,9 +156,7 @@ def test_repaint_keeps_known_cells_bit_identical(case, dtype):
     full_mask = known_mask.expand_as(x_known)
     assert torch.equal(x[full_mask], x_known[full_mask])
     assert torch.isfinite(x).all()
-    assert torch.equal(x_in.isnan(), before.isnan()) and torch.equal(
-        x_in[~x_in.isnan()], before[~before.isnan()]
-    )
+    assert torch.equal(x_in.isnan(), before.isnan()) and torch.equal(x_in[~x_in.isnan()], before[~before.isnan()])
 
 
 def test_repaint_same_seed_same_output_and_runs_under_autocast():

@@ -16,9 +16,7 @@ def test_alphas_cumprod_monotone_in_unit_interval_and_ends_near_zero(schedule, t
     assert d.betas.shape == abar.shape == (timesteps,)
     assert ((abar > 0) & (abar <= 1)).all()
     assert (abar[1:] < abar[:-1]).all()
-    assert abar[-1] < 1e-2, (
-        f"abar_T = {abar[-1].item()} for T={timesteps}: the last step must destroy the signal"
-    )
+    assert abar[-1] < 1e-2, f"abar_T = {abar[-1].item()} for T={timesteps}: the last step must destroy the signal"
 
 
 def test_linear_schedule_matches_ddpm_at_t1000():
