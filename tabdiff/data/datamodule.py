@@ -1,0 +1,99 @@
+"""The LightningDataModule of pretraining: the prior mixed with real tables, one stream per rank."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from tabdiff.data.sources import TableSource, load_tables
+from tabdiff.data.stream import FixedBatches, PretrainStream, TablePrior, to_codes
+
+log = logging.getLogger(__name__)
+
+
+def _identity(batch):
+    return batch
+
+
+class PretrainDataModule(L.LightningDataModule):
+    """Streams `TableBatch`es: `batch_size` tables a batch, a fraction `real_fraction` of them real.
+
+    Args:
+        prior: the synthetic prior (e.g. `tabdiff.prior.PriorSampler`); its mask sampler also draws the
+            conditioning patterns of real tables.
+        real_sources: table sources for real pretraining tables (bundled `pretrain` split by default config);
+            sources that fail to load are skipped with a warning.
+        val_batches: fixed prior batches for the validation loss.
+        encoder: max_categories / clip / n_quantiles, as the model and inference use them.
+    """
+
+    def __init__(
+        self,
+        prior: TablePrior,
+        *,
+        real_sources: Sequence[TableSource] = (),
+        batch_size: int = 32,
+        real_fraction: float = 0.0,
+        num_workers: int = 0,
+        val_batches: int = 4,
+        seed: int = 0,
+        encoder: dict | None = None,
+    ) -> None:
+        super().__init__()
+        self.prior = prior
+        self.real_sources = list(real_sources)
+        self.batch_size = batch_size
+        self.real_fraction = real_fraction
+        self.num_workers = num_workers
+        self.val_batches = val_batches
+        self.seed = seed
+        self.encoder = dict(encoder or {})
+        self.real_tables: list = []
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.real_fraction > 0 and not self.real_tables:
+            frames = load_tables(self.real_sources, on_error="skip")
+            max_categories = self.encoder.get("max_categories", 16)
+            # bundled tables name their prediction target: the stream then also draws "predict it" masks on them
+            targets = {
+                source.name: getattr(getattr(source, "entry", None), "target", None) for source in self.real_sources
+            }
+            self.real_tables = [
+                to_codes(name, frame, max_categories=max_categories, target=targets.get(name))
+                for name, frame in frames.items()
+            ]
+            log.info("pretraining on %d real tables: %s", len(self.real_tables), ", ".join(frames))
+
+    def _stream(self, *, rank: int, start_index: int) -> PretrainStream:
+        return PretrainStream(
+            self.prior,
+            self.real_tables,
+            batch_size=self.batch_size,
+            real_fraction=self.real_fraction if self.real_tables else 0.0,
+            seed=self.seed,
+            rank=rank,
+            start_index=start_index,
+            **self.encoder,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        trainer = self.trainer
+        rank = trainer.global_rank if trainer is not None else 0
+        # a resumed run continues the stream where it stopped: the checkpoint's global step
+        start = trainer.global_step if trainer is not None else 0
+        stream = self._stream(rank=rank, start_index=start)
+        return DataLoader(
+            stream,
+            batch_size=None,
+            num_workers=self.num_workers,
+            collate_fn=_identity,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        # the same fixed prior batches on every rank and at every evaluation
+        fixed = FixedBatches(self._stream(rank=0, start_index=0), self.val_batches)
+        return DataLoader(fixed, batch_size=None, collate_fn=_identity)

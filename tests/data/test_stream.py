@@ -1,0 +1,94 @@
+"""The pretraining stream and DataModule: shapes, reproducibility, ranks/workers, real tables, loss cells."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+
+from tabdiff.data.batch import stack_tables
+from tabdiff.data.datamodule import PretrainDataModule
+from tabdiff.data.manifest import bundled_tables
+from tabdiff.data.stream import PretrainStream, to_codes
+from tabdiff.encoding import TableEncoder
+from tabdiff.prior import PriorConfig, PriorSampler
+
+PRIOR = PriorSampler(PriorConfig(rows=(6, 20), cols=(2, 6)))
+
+
+def _stream(**kwargs) -> PretrainStream:
+    return PretrainStream(PRIOR, kwargs.pop("real_tables", []), batch_size=4, **kwargs)
+
+
+def test_shapes_vary_across_batches_within_the_configured_ranges():
+    shapes = {_stream().batch(i).shape for i in range(12)}
+    assert len(shapes) > 3
+    for b, r, c, k in shapes:
+        assert b == 4 and 6 <= r <= 20 and 2 <= c <= 6 and k == 16
+
+
+def test_same_seed_rank_index_same_batch_and_ranks_differ():
+    a, b = _stream(seed=3).batch(5), _stream(seed=3).batch(5)
+    assert torch.equal(a.cells, b.cells) and torch.equal(a.known_mask, b.known_mask)
+    other_rank = _stream(seed=3, rank=1).batch(5)
+    assert a.shape != other_rank.shape or not torch.equal(a.cells, other_rank.cells)
+
+
+def test_workers_split_the_stream_without_changing_it():
+    single = [batch.cells for _, batch in zip(range(4), iter(_stream(seed=1)), strict=False)]
+    loader = DataLoader(_stream(seed=1), batch_size=None, num_workers=2, collate_fn=lambda x: x)
+    multi = [batch.cells for _, batch in zip(range(4), loader, strict=False)]
+    # worker w yields batches w, w + 2, ...; the loader interleaves them back in order
+    for s, m in zip(single, multi, strict=True):
+        assert torch.equal(s, m)
+
+
+def test_datamodule_streams_differ_by_rank_and_resume_at_the_global_step():
+    dm = PretrainDataModule(PRIOR, batch_size=4, seed=0, encoder={"max_categories": 16})
+    dm.setup()
+    dm.trainer = SimpleNamespace(global_rank=0, global_step=0)
+    rank0 = next(iter(dm.train_dataloader()))
+    dm.trainer = SimpleNamespace(global_rank=1, global_step=0)
+    rank1 = next(iter(dm.train_dataloader()))
+    assert rank0.shape != rank1.shape or not torch.equal(rank0.cells, rank1.cells)
+    dm.trainer = SimpleNamespace(global_rank=0, global_step=7)
+    resumed = next(iter(dm.train_dataloader()))
+    assert torch.equal(resumed.cells, _stream(seed=0).batch(7).cells)
+
+
+def test_real_tables_enter_with_known_cells_inside_observed_cells():
+    tables = [to_codes(s.name, s.load(), max_categories=16, target=s.entry.target) for s in bundled_tables()[:6]]
+    stream = _stream(real_tables=tables, real_fraction=1.0, seed=2)
+    for i in range(5):
+        batch = stream.batch(i)
+        assert not (batch.known_mask & ~batch.observed_mask).any()
+        real = ~batch.row_pad_mask[:, :, None] & ~batch.col_pad_mask[:, None, :]
+        assert (batch.known_mask | ~real).flatten(1).any(1).all()
+
+
+def test_to_codes_keeps_missing_cells_and_the_target_index():
+    frame = pd.DataFrame({"x": [1.0, np.nan, 3.0], "c": pd.Categorical(["a", None, "b"]), "y": [0.5, 1.5, 2.5]})
+    coded = to_codes("t", frame, max_categories=16, target="y")
+    assert coded.target_col == 2 and coded.n_categories.tolist() == [0, 2, 0]
+    assert np.isnan(coded.values[1, :2]).all() and coded.values[2, 1] == 1.0
+
+
+def test_loss_cells_skip_unobserved_padding_unused_channels_and_conditioning():
+    frame = pd.DataFrame({"x": [1.0, np.nan, 3.0], "c": pd.Categorical(["a", "b", "a"])})
+    small = pd.DataFrame({"x": [2.0, 5.0]})
+    tables = [TableEncoder().fit_transform(frame), TableEncoder().fit_transform(small)]
+    known = [torch.tensor([[True, True], [False, True], [False, False]]), torch.tensor([[True], [False]])]
+    batch = stack_tables(tables, known)
+    assert batch.shape == (2, 3, 2, 16)
+    assert batch.row_pad_mask[1].tolist() == [False, False, True] and batch.col_pad_mask[1].tolist() == [False, True]
+    loss = batch.loss_cells()  # unconditional: every observed, real cell in a used channel
+    assert loss[0, 1, 0].sum() == 0  # the missing cell
+    assert loss[0, 0, 0, :1].all() and not loss[0, 0, 0, 1:].any()  # numeric: channel 0 only
+    assert loss[0, 0, 1, :2].all() and not loss[0, 0, 1, 2:].any()  # 2 categories: channels 0-1
+    assert not loss[1, 2].any() and not loss[1, :, 1].any()  # padding
+    conditioned = batch.loss_cells(torch.tensor([True, False]))
+    assert not conditioned[0, 0].any() and conditioned[0, 2, 0, 0]  # known cells are inputs, not targets
+    assert torch.equal(conditioned[1], loss[1])
