@@ -18,9 +18,7 @@ from tabdiff.diffusion.analytic import COV, gaussian_conditional, optimal_eps_mo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=4000, help="samples per setting")
     parser.add_argument("--timesteps", type=int, default=250, help="training steps T of the process")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -40,13 +38,9 @@ def main() -> None:
     for steps in (args.timesteps, 50):
         d = base if steps == args.timesteps else base.respace(steps)
         runs = {
-            "ancestral": lambda g, d=d: sample_ancestral(
-                model_fn, d, (args.n, 4), device=device, generator=g
-            ),
+            "ancestral": lambda g, d=d: sample_ancestral(model_fn, d, (args.n, 4), device=device, generator=g),
             "ddim eta=0": lambda g, d=d: sample_ddim(model_fn, d, (args.n, 4), device=device, generator=g),
-            "ddim eta=1": lambda g, d=d: sample_ddim(
-                model_fn, d, (args.n, 4), eta=1.0, device=device, generator=g
-            ),
+            "ddim eta=1": lambda g, d=d: sample_ddim(model_fn, d, (args.n, 4), eta=1.0, device=device, generator=g),
         }
         for name, run in runs.items():
             start = time.perf_counter()
@@ -64,9 +58,7 @@ def main() -> None:
             err_mean = (xa.mean(0) - cond_mean).abs().max().item()
             err_cov = (torch.cov(xa.T) - cond_cov).abs().max().item()
             name = f"repaint j=10 n={jump_n_sample} (conditional)"
-            print(
-                f"{name:<34} {steps:>6} {err_mean:>9.4f} {err_cov:>8.4f} {time.perf_counter() - start:>8.2f}"
-            )
+            print(f"{name:<34} {steps:>6} {err_mean:>9.4f} {err_cov:>8.4f} {time.perf_counter() - start:>8.2f}")
 
 
 if __name__ == "__main__":

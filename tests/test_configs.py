@@ -1,26 +1,43 @@
-"""Every Hydra config with a `_target_` builds its object with hydra.utils.instantiate."""
+"""Configs: every standalone group config instantiates; every experiment composes and resolves."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
-TARGETED = sorted(p for p in CONF.rglob("*.yaml") if "_target_" in OmegaConf.load(p))
+# group configs that stand alone (no ${...} reaching into the composed config)
+STANDALONE = sorted(p for p in CONF.rglob("*.yaml") if "_target_" in OmegaConf.load(p) and "${" not in p.read_text())
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 
 
 def test_there_are_configs_to_check():
-    assert any(p.parent.name == "diffusion" for p in TARGETED)
+    groups = {p.parent.name for p in STANDALONE}
+    assert {"diffusion", "model", "prior"} <= groups
+    assert {"smoke", "cpu_small", "gpu_base", "cluster"} <= set(EXPERIMENTS)
 
 
-@pytest.mark.parametrize("path", TARGETED, ids=lambda p: str(p.relative_to(CONF)))
-def test_config_instantiates(path):
+@pytest.mark.parametrize("path", STANDALONE, ids=lambda p: str(p.relative_to(CONF)))
+def test_standalone_config_instantiates(path):
     assert instantiate(OmegaConf.load(path)) is not None
 
 
 def test_diffusion_default_is_the_repaint_setting():
     d = instantiate(OmegaConf.load(CONF / "diffusion" / "default.yaml"))
     assert d.num_timesteps == 1000 and d.learn_variance and d.prediction == "eps"
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_composes_and_resolves(experiment, tmp_path):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("pretrain", overrides=[f"experiment={experiment}", f"output_dir={tmp_path}"])
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    assert resolved["name"] == experiment
+    assert resolved["encoder"]["max_categories"] == resolved["model"]["n_channels"]
+    assert resolved["trainer"]["_target_"] == "lightning.Trainer"
+    # the stream's encoder settings and the prior's category cap fit the model's channels
+    assert resolved["prior"]["columns"]["max_categories"] <= resolved["model"]["n_channels"]

@@ -1,7 +1,7 @@
 """Diffusion core: schedules, the Gaussian process, losses and samplers. Knows nothing of tables."""
 
 from tabdiff.diffusion.gaussian import GaussianDiffusion, ModelFn, Prediction
-from tabdiff.diffusion.samplers import ddim_step, repaint, repaint_schedule, sample_ancestral, sample_ddim
+from tabdiff.diffusion.samplers import ddim_step, inpaint_ddim, repaint, repaint_schedule, sample_ancestral, sample_ddim
 from tabdiff.diffusion.schedules import make_betas, space_timesteps
 
 __all__ = [
@@ -9,6 +9,7 @@ __all__ = [
     "ModelFn",
     "Prediction",
     "ddim_step",
+    "inpaint_ddim",
     "make_betas",
     "repaint",
     "repaint_schedule",

@@ -5,7 +5,7 @@ from itertools import pairwise
 import pytest
 import torch
 
-from tabdiff.diffusion import GaussianDiffusion, repaint, repaint_schedule, sample_ancestral, sample_ddim
+from tabdiff.diffusion import GaussianDiffusion, inpaint_ddim, repaint, repaint_schedule, sample_ancestral, sample_ddim
 from tabdiff.diffusion.analytic import COV, gaussian_conditional, optimal_eps_model
 
 N = 4000  # samples for moment checks: the standard error of a covariance entry is about 0.02
@@ -204,3 +204,13 @@ def test_ddim_with_eta_one_is_ancestral_sampling_with_posterior_variance():
     a = sample_ancestral(model_fn, d, (64, 4), generator=torch.Generator().manual_seed(7))
     b = sample_ddim(model_fn, d, (64, 4), eta=1.0, generator=torch.Generator().manual_seed(7))
     torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_inpaint_ddim_in_one_step_returns_the_x0_prediction_and_keeps_known_cells():
+    d = GaussianDiffusion(100, prediction="x0").respace(1)
+    x_known = torch.randn(2, 5, 3)
+    known_mask = torch.rand(2, 5, 3, generator=torch.Generator().manual_seed(0)) > 0.5
+    target = torch.full_like(x_known, 0.25)
+    x = inpaint_ddim(lambda x_t, t: target, d, x_known, known_mask, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(x[known_mask], x_known[known_mask])
+    torch.testing.assert_close(x[~known_mask], target[~known_mask])

@@ -1,0 +1,78 @@
+"""Load an exported tabdiff checkpoint (safetensors + JSON) or a Lightning `.ckpt`, without Lightning."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from tabdiff.diffusion import GaussianDiffusion
+from tabdiff.model import DenoiserConfig, TabularDenoiser
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class LoadedCheckpoint:
+    """A denoiser in eval mode, its training diffusion process, and the settings it was exported with."""
+
+    model: TabularDenoiser
+    diffusion: GaussianDiffusion
+    config: dict[str, Any]  # the full sidecar: model, diffusion, encoder, training (and card fields, if any)
+
+
+def _build(config: dict[str, Any], state_dict: dict[str, torch.Tensor], source: Path) -> LoadedCheckpoint:
+    version = config.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ValueError(f"{source}: checkpoint format_version {version!r}, this tabdiff reads {FORMAT_VERSION}")
+    try:
+        model = TabularDenoiser(DenoiserConfig(**config["model"]))
+        diffusion = GaussianDiffusion(**config["diffusion"])
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"{source}: the model/diffusion settings do not match this tabdiff ({err})") from err
+    try:
+        missing, unexpected = model.load_state_dict(state_dict, strict=False)
+    except RuntimeError as err:  # shape mismatches
+        raise ValueError(f"{source}: weights do not match the model settings ({str(err)[:500]})") from err
+    if missing or unexpected:
+        raise ValueError(
+            f"{source}: weights do not match the model settings (missing {sorted(missing)[:5]}, "
+            f"unexpected {sorted(unexpected)[:5]})"
+        )
+    return LoadedCheckpoint(model=model.eval(), diffusion=diffusion, config=config)
+
+
+def load_exported(path: str | Path, *, device: torch.device | str = "cpu") -> LoadedCheckpoint:
+    """Load `x.safetensors` and its sidecar `x.json`, or a Lightning `.ckpt` written by tabdiff's training."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    if path.suffix == ".ckpt":
+        try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as err:  # noqa: BLE001 - any unpickling failure means a corrupt file
+            raise ValueError(f"{path} is not a readable Lightning checkpoint ({err})") from err
+        if not isinstance(checkpoint, dict) or "tabdiff" not in checkpoint:
+            raise ValueError(f"{path} has no 'tabdiff' settings: it was not written by tabdiff's training")
+        state = {k[len("model.") :]: v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")}
+        loaded = _build(checkpoint["tabdiff"], state, path)
+    else:
+        sidecar = path.with_suffix(".json")
+        if not sidecar.exists():
+            raise FileNotFoundError(f"{path} needs its settings file {sidecar} next to it")
+        try:
+            state = load_file(str(path))
+        except (SafetensorError, OSError) as err:
+            raise ValueError(f"{path} is not a readable safetensors file ({err})") from err
+        try:
+            config = json.loads(sidecar.read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{sidecar} is not valid JSON ({err})") from err
+        loaded = _build(config, state, path)
+    loaded.model.to(device)
+    return loaded

@@ -1,0 +1,18 @@
+"""The `tabdiff-pretrain` console script: Hydra over conf/pretrain.yaml, then `train(cfg)`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+
+
+@hydra.main(config_path=CONF_DIR, config_name="pretrain", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    from tabdiff.training.train import train
+
+    metrics, _ = train(cfg)
+    print({k: round(v, 5) for k, v in sorted(metrics.items())})

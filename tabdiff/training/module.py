@@ -1,0 +1,172 @@
+"""The LightningModule that pretrains the denoiser: noise every cell, learn to denoise the loss cells.
+
+Training modes (DESIGN.md, issue 5):
+- "unconditional": the pure RePaint setting; the network never sees which cells are known and the loss
+  is on every observed cell.
+- "conditional": the network also gets the known-mask and the clean known cells; the loss is on the
+  unknown (but observed) cells.
+- "mixed": each table is conditional with probability 1 - p_unconditional, so one checkpoint serves both
+  the `repaint` and the `conditional` samplers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from typing import Any, Literal
+
+import lightning as L
+import torch
+from torch import nn
+
+from tabdiff.data.batch import TableBatch
+from tabdiff.diffusion import GaussianDiffusion
+
+Mode = Literal["unconditional", "conditional", "mixed"]
+
+
+class TabDiffusionModule(L.LightningModule):
+    """Wraps a `TabularDenoiser` and a `GaussianDiffusion`.
+
+    Args:
+        model: the denoiser (any nn.Module with the `TabularDenoiser.forward` signature and a `.config`).
+        diffusion: the training process.
+        mode: see the module docstring.
+        p_unconditional: in "mixed" mode, the probability that a table is trained without conditioning.
+        lr, weight_decay, betas: AdamW.
+        warmup_steps: linear warmup from 0; then cosine decay to `min_lr_ratio * lr` at `decay_steps`
+            (default: the trainer's max_steps), constant after.
+        grad_clip is the Trainer's `gradient_clip_val`; EMA is Lightning's `EMAWeightAveraging` callback.
+        compile: wrap the forward in `torch.compile` (the weights stay in `self.model`).
+        seed: with the rank and the global step, seeds each step's timesteps, noise and column ids.
+        encoder: the encoder settings the cells were made with (max_categories, clip, n_quantiles), stored
+            in checkpoints so that inference encodes user tables the same way.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        diffusion: GaussianDiffusion,
+        *,
+        mode: Mode = "mixed",
+        p_unconditional: float = 0.2,
+        lr: float = 1e-3,
+        weight_decay: float = 0.01,
+        betas: tuple[float, float] = (0.9, 0.99),
+        warmup_steps: int = 100,
+        decay_steps: int | None = None,
+        min_lr_ratio: float = 0.1,
+        compile: bool = False,
+        seed: int = 0,
+        encoder: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if mode not in ("unconditional", "conditional", "mixed"):
+            raise ValueError(f"mode must be 'unconditional', 'conditional' or 'mixed', got {mode!r}")
+        if mode != "unconditional" and not getattr(model.config, "conditional", False):
+            raise ValueError(f"mode={mode!r} needs a conditional network: set model.conditional=true")
+        self.model = model
+        self.diffusion = diffusion
+        self.save_hyperparameters(ignore=["model", "diffusion"])
+        self._forward = torch.compile(model) if compile else model
+
+    # ---------------------------------------------------------------- config
+    def export_config(self) -> dict[str, Any]:
+        """Everything inference needs besides the weights: model, diffusion and encoder settings."""
+        return {
+            "format_version": 1,
+            "model": asdict(self.model.config),
+            "diffusion": self.diffusion.config(),
+            "encoder": dict(self.hparams.encoder or {}),
+            "training": {"mode": self.hparams.mode},
+        }
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["tabdiff"] = self.export_config()
+
+    # ---------------------------------------------------------------- steps
+    def _conditioned(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+        """(B,) bool on the generator's device: which tables of the batch see their known cells."""
+        mode = self.hparams.mode
+        if mode == "conditional":
+            return torch.ones(batch_size, dtype=torch.bool, device=generator.device)
+        if mode == "unconditional":
+            return torch.zeros(batch_size, dtype=torch.bool, device=generator.device)
+        return torch.rand(batch_size, generator=generator, device=generator.device) >= self.hparams.p_unconditional
+
+    def step_generator(self, *key: int) -> torch.Generator:
+        """A generator on the model's device seeded by (seed, rank, *key): a resumed run draws the same t and noise."""
+        seed = hash((self.hparams.seed, self.global_rank, *key)) % (2**63)
+        return torch.Generator(device=self.device).manual_seed(seed)
+
+    def batch_losses(self, batch: TableBatch, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """Mean losses over the tables of `batch` that have a loss cell; t, noise, ids and modes from `generator`."""
+        B, _, C, _ = batch.shape
+        device = batch.cells.device
+        t = torch.randint(0, self.diffusion.num_timesteps, (B,), generator=generator, device=generator.device)
+        conditioned = self._conditioned(B, generator).to(device)
+        known = batch.known_mask & conditioned[:, None, None]
+        loss_mask = batch.loss_cells(conditioned)
+        # fresh random column ids per table: the network must tell columns apart without learning positions
+        col_ids = torch.randn(B, C, self.model.config.id_dim, generator=generator, device=generator.device)
+        noise = torch.randn(batch.shape, generator=generator, device=generator.device)
+
+        def model_fn(x_t: torch.Tensor, t_model: torch.Tensor) -> torch.Tensor:
+            return self._forward(
+                x_t,
+                t_model,
+                known_mask=known,
+                x_known=batch.cells,
+                channel_mask=batch.channel_mask,
+                column_kind=batch.column_kind,
+                row_pad_mask=batch.row_pad_mask,
+                col_pad_mask=batch.col_pad_mask,
+                col_ids=col_ids.to(device),
+            )
+
+        terms = self.diffusion.training_losses(
+            model_fn, batch.cells, t.to(device), noise=noise.to(device), loss_mask=loss_mask
+        )
+        has_loss = loss_mask.flatten(1).any(dim=1).to(batch.cells.dtype)  # (B,)
+        weight = has_loss / has_loss.sum().clamp(min=1.0)
+        return {name: (value * weight).sum() for name, value in terms.items()}
+
+    def training_step(self, batch: TableBatch, batch_idx: int) -> torch.Tensor:
+        losses = self.batch_losses(batch, self.step_generator(self.global_step))
+        for name, value in losses.items():
+            self.log(f"train/{name}", value, prog_bar=name == "loss", batch_size=batch.shape[0])
+        n_rows, n_cols = (~batch.row_pad_mask).sum(), (~batch.col_pad_mask).sum()
+        self.log("train/cells", (n_rows * n_cols / batch.shape[0]).float(), batch_size=batch.shape[0])
+        return losses["loss"]
+
+    def validation_step(self, batch: TableBatch, batch_idx: int) -> None:
+        # fixed t, noise and ids per validation batch, so the curve compares like with like across steps
+        losses = self.batch_losses(batch, self.step_generator(-1, batch_idx))
+        for name, value in losses.items():
+            self.log(f"val/{name}", value, prog_bar=name == "loss", batch_size=batch.shape[0], sync_dist=True)
+
+    # ---------------------------------------------------------------- optim
+    def configure_optimizers(self) -> dict[str, Any]:
+        hp = self.hparams
+        decay, no_decay = [], []
+        for name, param in self.model.named_parameters():
+            # no weight decay on biases, norms and embeddings (the usual AdamW practice)
+            (no_decay if param.ndim < 2 or "embed" in name else decay).append(param)
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": hp.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=hp.lr,
+            betas=tuple(hp.betas),
+        )
+        total = hp.decay_steps or (self.trainer.max_steps if self.trainer and self.trainer.max_steps > 0 else 10_000)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: warmup_cosine(step, hp.warmup_steps, total, hp.min_lr_ratio)
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_ratio: float) -> float:
+    """Learning-rate factor: linear warmup to 1, cosine to `min_ratio` at `total_steps`, then constant."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))

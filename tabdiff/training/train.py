@@ -1,0 +1,68 @@
+"""`train(cfg)`: build everything from a Hydra config, fit, export. The `@hydra.main` wrapper is in scripts/."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from tabdiff.training.export import export_model
+from tabdiff.training.module import TabDiffusionModule
+
+log = logging.getLogger(__name__)
+
+
+def _instantiate_group(group: DictConfig | None) -> list[Any]:
+    """A config group of named entries (callbacks, loggers) -> a list of objects."""
+    if not group:
+        return []
+    return [instantiate(entry) for entry in group.values() if entry is not None and "_target_" in entry]
+
+
+def warm_start(model: torch.nn.Module, path: str | Path) -> None:
+    """Load denoiser weights from an export; shapes must match the configured model."""
+    from tabdiff.inference.checkpoint import load_exported
+
+    source = load_exported(path).model
+    if source.config != model.config:
+        raise ValueError(
+            f"init_from={path}: its model settings {source.config} differ from the config's {model.config}"
+        )
+    model.load_state_dict(source.state_dict())
+
+
+def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
+    """Pretrain per `cfg` (conf/pretrain.yaml). Returns (final metrics, objects: module, trainer, datamodule, export)."""
+    L.seed_everything(cfg.seed, workers=True)
+    model = instantiate(cfg.model)
+    if cfg.get("init_from"):
+        warm_start(model, cfg.init_from)
+        log.info("warm-started the denoiser from %s", cfg.init_from)
+    diffusion = instantiate(cfg.diffusion)
+    encoder = OmegaConf.to_container(cfg.encoder, resolve=True)
+    module_args = OmegaConf.to_container(cfg.module, resolve=True)
+    module = TabDiffusionModule(model, diffusion, encoder=encoder, seed=cfg.seed, **module_args)
+    datamodule = instantiate(cfg.data, encoder=encoder)
+    trainer: L.Trainer = instantiate(
+        cfg.trainer, callbacks=_instantiate_group(cfg.get("callbacks")), logger=_instantiate_group(cfg.get("logger"))
+    )
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    wall = time.perf_counter() - start
+
+    export = None
+    if cfg.get("export_path") and trainer.is_global_zero:
+        # after fit the EMA callback has copied the average into the module: the export holds EMA weights
+        config = module.export_config() | {
+            "run": {"name": cfg.name, "global_step": trainer.global_step, "wall_seconds_this_run": round(wall, 1)}
+        }
+        export = export_model(module.model, config, cfg.export_path)
+        log.info("exported %s (step %d)", export, trainer.global_step)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    return metrics, {"module": module, "trainer": trainer, "datamodule": datamodule, "export": export}
