@@ -1,7 +1,8 @@
-"""Benchmark the synthetic prior: tables/s and cells/s of PriorSampler, single process.
+"""Benchmark the synthetic prior: tables/s and cells/s of PriorSampler, single process, and whether it
+keeps up with training: one encoded stream batch against one training step of the `small` model.
 
     python scripts/bench_prior.py                       # conf/prior/default.yaml and large.yaml
-    python scripts/bench_prior.py --configs default --seconds 5 --batch-size 32
+    python scripts/bench_prior.py --configs default --seconds 5 --batch-size 32 --train-steps 10
 
 (run from the repository root after `pip install -e .`, or with PYTHONPATH=.)
 
@@ -48,12 +49,42 @@ def bench(name: str, batch_size: int, seconds: float, seed: int) -> dict:
     }
 
 
+def bench_against_training(batch_size: int, steps: int, seed: int) -> dict:
+    """Median ms of one encoded stream batch (prior draw + encoding) and one small-model training step on it."""
+    import torch
+
+    from tabdiff.data.stream import PretrainStream
+    from tabdiff.diffusion import GaussianDiffusion
+    from tabdiff.training.module import TabDiffusionModule
+
+    sampler = instantiate(OmegaConf.load(CONF_DIR / "default.yaml"))
+    model = instantiate(OmegaConf.load(CONF_DIR.parent / "model" / "small.yaml"))
+    module = TabDiffusionModule(model, GaussianDiffusion(1000, "cosine", learn_variance=True, prediction="x0"))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    stream = PretrainStream(sampler, [], batch_size=batch_size, seed=seed)
+    data_ms, step_ms = [], []
+    for i in range(steps + 1):
+        start = time.perf_counter()
+        batch = stream.batch(i)
+        data_ms.append(1e3 * (time.perf_counter() - start))
+        start = time.perf_counter()
+        loss = module.batch_losses(batch, torch.Generator().manual_seed(i))["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        step_ms.append(1e3 * (time.perf_counter() - start))
+    return {"data_ms": float(np.median(data_ms[1:])), "step_ms": float(np.median(step_ms[1:]))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", nargs="+", default=["default", "large"], help="names under conf/prior/")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=10.0, help="wall time per config")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--train-steps", type=int, default=10, help="steps of the data-vs-training comparison (0: skip)"
+    )
     args = parser.parse_args()
 
     rows = [bench(name, args.batch_size, args.seconds, args.seed) for name in args.configs]
@@ -64,6 +95,14 @@ def main() -> None:
         print(
             f"{r['config']:<10}{r['tables']:>8}{r['tables_per_s']:>11.1f}{r['cells_per_s']:>13,.0f}"
             f"{r['mean_cells']:>12.0f}{r['ms_per_batch']:>10.1f}  {r['families']}"
+        )
+
+    if args.train_steps:
+        r = bench_against_training(args.batch_size, args.train_steps, args.seed)
+        print(
+            f"\nbatch of {args.batch_size} (default prior): drawing + encoding {r['data_ms']:.0f} ms, "
+            f"small-model training step {r['step_ms']:.0f} ms (median of {args.train_steps}): "
+            f"data is {r['data_ms'] / r['step_ms']:.0%} of a step"
         )
 
 
