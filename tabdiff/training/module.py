@@ -33,6 +33,9 @@ class TabDiffusionModule(L.LightningModule):
         diffusion: the training process.
         mode: see the module docstring.
         p_unconditional: in "mixed" mode, the probability that a table is trained without conditioning.
+        p_top_t: the probability that a conditional table is trained at the top step T-1 instead of a uniform t:
+            there an x0-model's output is its one-pass estimate of E[unknown | known] (the default sampler),
+            which only the in-context relations between cells can improve.
         lr, weight_decay, betas: AdamW.
         warmup_steps: linear warmup from 0; then cosine decay to `min_lr_ratio * lr` at `decay_steps`
             (default: the trainer's max_steps), constant after.
@@ -50,6 +53,7 @@ class TabDiffusionModule(L.LightningModule):
         *,
         mode: Mode = "mixed",
         p_unconditional: float = 0.2,
+        p_top_t: float = 0.0,
         lr: float = 1e-3,
         weight_decay: float = 0.01,
         betas: tuple[float, float] = (0.9, 0.99),
@@ -103,8 +107,12 @@ class TabDiffusionModule(L.LightningModule):
         """Mean losses over the tables of `batch` that have a loss cell; t, noise, ids and modes from `generator`."""
         B, _, C, _ = batch.shape
         device = batch.cells.device
-        t = torch.randint(0, self.diffusion.num_timesteps, (B,), generator=generator, device=generator.device)
-        conditioned = self._conditioned(B, generator).to(device)
+        T = self.diffusion.num_timesteps
+        t = torch.randint(0, T, (B,), generator=generator, device=generator.device)
+        conditioned = self._conditioned(B, generator)
+        top = conditioned & (torch.rand(B, generator=generator, device=generator.device) < self.hparams.p_top_t)
+        t = torch.where(top, T - 1, t)
+        conditioned = conditioned.to(device)
         known = batch.known_mask & conditioned[:, None, None]
         loss_mask = batch.loss_cells(conditioned)
         # fresh random column ids per table: the network must tell columns apart without learning positions

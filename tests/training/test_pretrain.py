@@ -73,7 +73,9 @@ def test_export_then_load_in_a_fresh_process_gives_identical_outputs(tmp_path):
     with torch.no_grad():
         expected = model(x, t, known_mask=known, x_known=x)
     code = (
-        "import sys, torch; from tabdiff.inference.checkpoint import load_exported;"
+        # the same thread count as this process (tests/conftest.py): reductions then run in the same order
+        f"import sys, torch; torch.set_num_threads({torch.get_num_threads()});"
+        "from tabdiff.inference.checkpoint import load_exported;"
         "m = load_exported(sys.argv[1]).model; i = torch.load(sys.argv[2]);"
         "torch.save(m(i['x'], i['t'], known_mask=i['known'], x_known=i['x']).detach(), sys.argv[3])"
     )
