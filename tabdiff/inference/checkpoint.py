@@ -1,9 +1,14 @@
-"""Load an exported tabdiff checkpoint (safetensors + JSON) or a Lightning `.ckpt`, without Lightning."""
+"""Load an exported tabdiff checkpoint (safetensors + JSON) or a Lightning `.ckpt`, without Lightning.
+
+`load_pretrained()` with no path loads the checkpoint bundled with the repository
+(`data/checkpoints/tabdiff-small.safetensors` and its `.json` sidecar).
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +20,8 @@ from tabdiff.diffusion import GaussianDiffusion
 from tabdiff.model import DenoiserConfig, TabularDenoiser
 
 FORMAT_VERSION = 1
+# the checkpoint that ships with the repository, next to the package (an editable / source install)
+BUNDLED_CHECKPOINT = Path(__file__).resolve().parents[2] / "data" / "checkpoints" / "tabdiff-small.safetensors"
 
 
 @dataclass
@@ -76,3 +83,50 @@ def load_exported(path: str | Path, *, device: torch.device | str = "cpu") -> Lo
         loaded = _build(config, state, path)
     loaded.model.to(device)
     return loaded
+
+
+def default_device() -> str:
+    """The default inference device: cuda when a GPU is visible, else cpu."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_pretrained(path: str | Path | None = None, device: torch.device | str | None = None) -> LoadedCheckpoint:
+    """Load a checkpoint for inference: the bundled one (no path), an export (`.safetensors` + `.json`) or a `.ckpt`.
+
+    `device` defaults to "cuda" when available, else "cpu".
+    """
+    device = default_device() if device is None else device
+    if path is None:
+        if not BUNDLED_CHECKPOINT.exists():
+            raise FileNotFoundError(
+                f"the bundled checkpoint {BUNDLED_CHECKPOINT} is not there (it is not in this checkout or "
+                f"install yet); pass a checkpoint path instead, e.g. load_pretrained('outputs/<run>/export/"
+                f"tabdiff.safetensors'), or `checkpoint=PATH` to an estimator, `--checkpoint PATH` to the CLI"
+            )
+        path = BUNDLED_CHECKPOINT
+    return load_exported(path, device=device)
+
+
+def resolve_checkpoint(
+    checkpoint: LoadedCheckpoint | str | Path | None, device: torch.device | str | None
+) -> LoadedCheckpoint:
+    """An estimator's `checkpoint` argument -> a loaded checkpoint on `device` (loads are cached per path/device).
+
+    A `LoadedCheckpoint` object is used as it is; with `device` given, its model is moved there (in place).
+    """
+    if isinstance(checkpoint, LoadedCheckpoint):
+        if device is not None:
+            checkpoint.model.to(device)
+        return checkpoint
+    if checkpoint is not None and not isinstance(checkpoint, (str, Path)):
+        raise TypeError(
+            f"checkpoint must be None (the bundled one), a path or a LoadedCheckpoint, got {type(checkpoint).__name__}"
+        )
+    device = str(default_device() if device is None else device)
+    path = None if checkpoint is None else str(Path(checkpoint).resolve())
+    return _load_cached(path, device)
+
+
+@lru_cache(maxsize=4)
+def _load_cached(path: str | None, device: str) -> LoadedCheckpoint:
+    return load_pretrained(path, device)

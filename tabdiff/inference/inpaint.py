@@ -19,6 +19,10 @@ from torch import nn
 from tabdiff.diffusion import GaussianDiffusion, inpaint_ddim, repaint
 
 Sampler = Literal["ddim", "conditional", "repaint"]
+SAMPLERS: tuple[Sampler, ...] = ("ddim", "conditional", "repaint")
+# n_steps each sampler uses unless told otherwise: one x0 pass; 50 ancestral steps; RePaint's reference
+# schedule (250 steps, jump 10 x 10: about 2,400 denoiser calls)
+DEFAULT_STEPS: dict[Sampler, int] = {"ddim": 1, "conditional": 50, "repaint": 250}
 
 
 @torch.no_grad()
@@ -39,13 +43,15 @@ def inpaint(
     row_pad_mask: torch.Tensor | None = None,
     col_pad_mask: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
+    progress: bool = False,
 ) -> torch.Tensor:
     """cells (B, R, C, K) with known_mask (B, R, C) -> (B, R, C, K) with the unknown cells filled in.
 
     Known cells and unused channels come back bit-identical. `col_ids` (B, C, id_dim) defaults to fresh
     standard-normal draws from `generator` (the model was trained with random ids per table).
+    `progress` shows a bar over the sampler's steps.
     """
-    if sampler not in ("ddim", "conditional", "repaint"):
+    if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be 'ddim', 'conditional' or 'repaint', got {sampler!r}")
     config = model.config
     if sampler != "repaint" and not config.conditional:
@@ -74,7 +80,7 @@ def inpaint(
 
     steps = diffusion.respace(min(n_steps, diffusion.num_timesteps))
     if sampler == "ddim":
-        return inpaint_ddim(model_fn, steps, cells, known_channels, eta=eta, generator=generator)
+        return inpaint_ddim(model_fn, steps, cells, known_channels, eta=eta, generator=generator, progress=progress)
     return repaint(
         model_fn,
         steps,
@@ -83,4 +89,5 @@ def inpaint(
         jump_length=jump_length,
         jump_n_sample=1 if sampler == "conditional" else jump_n_sample,
         generator=generator,
+        progress=progress,
     )

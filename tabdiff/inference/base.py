@@ -1,0 +1,182 @@
+"""What the three estimators share: their parameters, checks, checkpoint and encoder set-up, and one inpainting run."""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+
+from tabdiff.encoding import TableEncoder
+from tabdiff.inference.aggregate import DrawAggregate
+from tabdiff.inference.checkpoint import LoadedCheckpoint, resolve_checkpoint
+from tabdiff.inference.engine import Limits, SamplerSettings, draw_blocks
+from tabdiff.inference.inpaint import DEFAULT_STEPS, SAMPLERS, Sampler
+
+PARAMETERS_DOC = """
+    Parameters (shared by TabDiffImputer, TabDiffClassifier and TabDiffRegressor)
+    ----------
+    checkpoint : None, str, Path or LoadedCheckpoint
+        None loads the checkpoint bundled with tabdiff (`load_pretrained()`); a path loads an export
+        (`.safetensors` + `.json`) or a Lightning `.ckpt`; a `LoadedCheckpoint` is used as it is.
+    sampler : "ddim", "conditional" or "repaint"
+        "ddim" (default): the conditional network with DDIM; with one step, one forward pass that gives the
+        model's estimate of the expected cells: fastest, and the point estimate the model was trained for.
+        "conditional": ancestral sampling with the conditional network (n_steps calls): real draws.
+        "repaint": the RePaint algorithm, faithful (the network is not told which cells are known; about
+        n_steps * jump_n_sample calls, ~2,400 at the defaults): slowest, for unconditional checkpoints.
+    n_steps : int or None
+        Sampling steps; None = the sampler's default (ddim 1, conditional 50, repaint 250).
+    jump_length, jump_n_sample : int
+        RePaint's resampling schedule (ignored by the other samplers).
+    n_samples : int
+        Draws per ensemble member; point estimates average over n_samples * n_ensemble draws.
+    n_ensemble : int
+        Ensemble members. Each sees its own random row order, column order and column identifiers, and on
+        large tables its own row chunks, context rows and column subsets.
+    max_rows, max_cols : int
+        Largest sub-table the model sees at once. Above max_rows rows, the rows with cells to inpaint are
+        processed in chunks, each completed with a random subsample of the other rows as context; above
+        max_cols columns, each group of up to max_cols target columns is inpainted with a random subset of
+        the other columns. Time per sub-table grows with max_rows**2 (attention across
+        rows); memory with batch_size * max_rows * max_cols.
+    batch_size : int
+        Sub-tables (chunks x draws of equal shape) per model call.
+    device : None or str
+        "cuda" when available, else "cpu" (a given LoadedCheckpoint stays where it is unless device is set).
+    progress : bool
+        Show a progress bar (tqdm) over the model calls of long runs.
+    random_state : None, int or numpy RandomState
+        Seeds planning, noise and column identifiers: the same int gives the same output on the same
+        machine (with the same batch_size).
+"""
+
+
+class TabDiffEstimator(BaseEstimator):
+    """Base class; see PARAMETERS_DOC for the arguments."""
+
+    _query_fraction: ClassVar[float] = 1.0  # share of a chunk's rows that are query rows (plan.py)
+
+    def __init__(
+        self,
+        checkpoint: LoadedCheckpoint | str | Path | None = None,
+        *,
+        sampler: Sampler = "ddim",
+        n_steps: int | None = None,
+        jump_length: int = 10,
+        jump_n_sample: int = 10,
+        n_samples: int = 1,
+        n_ensemble: int = 4,
+        max_rows: int = 512,
+        max_cols: int = 64,
+        batch_size: int = 8,
+        device: str | None = None,
+        progress: bool = True,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
+        self.checkpoint = checkpoint
+        self.sampler = sampler
+        self.n_steps = n_steps
+        self.jump_length = jump_length
+        self.jump_n_sample = jump_n_sample
+        self.n_samples = n_samples
+        self.n_ensemble = n_ensemble
+        self.max_rows = max_rows
+        self.max_cols = max_cols
+        self.batch_size = batch_size
+        self.device = device
+        self.progress = progress
+        self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # missing cells are what the model inpaints
+        tags.input_tags.categorical = True  # DataFrames with category / str / bool columns
+        tags.input_tags.string = True
+        return tags
+
+    # --- parameters ----------------------------------------------------------------------------------------
+
+    def _settings(self) -> tuple[SamplerSettings, Limits]:
+        """Checked sampler settings and size limits (checked at every call: set_params may change them)."""
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {list(SAMPLERS)}, got {self.sampler!r}")
+        minimum = {"jump_length": 1, "jump_n_sample": 1, "n_samples": 1, "n_ensemble": 1,
+                   "max_rows": 2, "max_cols": 1, "batch_size": 1}  # fmt: skip
+        if self.n_steps is not None:
+            minimum["n_steps"] = 1
+        for name, low in minimum.items():
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        n_steps = DEFAULT_STEPS[self.sampler] if self.n_steps is None else int(self.n_steps)
+        settings = SamplerSettings(self.sampler, n_steps, int(self.jump_length), int(self.jump_n_sample))
+        limits = Limits(int(self.max_rows), int(self.max_cols), self._query_fraction, int(self.batch_size))
+        return settings, limits
+
+    # --- set-up in fit -------------------------------------------------------------------------------------
+
+    def _load_checkpoint(self) -> None:
+        """Sets `checkpoint_`; refuses a conditional sampler on an unconditional checkpoint."""
+        self._settings()
+        self.checkpoint_ = resolve_checkpoint(self.checkpoint, self.device)
+        if self.sampler != "repaint" and not self.checkpoint_.model.config.conditional:
+            raise ValueError(
+                f"sampler={self.sampler!r} needs a conditionally trained checkpoint; use sampler='repaint'"
+            )
+
+    def _new_encoder(self) -> TableEncoder:
+        """A TableEncoder with the checkpoint's settings (max_categories = the model's channels)."""
+        settings = dict(self.checkpoint_.config.get("encoder") or {})
+        settings = {k: settings[k] for k in ("clip", "n_quantiles") if k in settings}
+        return TableEncoder(max_categories=self.checkpoint_.model.config.n_channels, **settings)
+
+    # --- one run ---------------------------------------------------------------------------------------------
+
+    def _rng(self) -> np.random.Generator:
+        """A fresh generator per call: an int random_state gives every call the same draws."""
+        return np.random.default_rng(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+    def _inpaint(
+        self,
+        table: pd.DataFrame,
+        target_mask: np.ndarray,
+        *,
+        n_members: int,
+        n_samples: int,
+        keep_draws: bool = False,
+        allowed: dict[int, np.ndarray] | None = None,
+        desc: str = "tabdiff",
+    ) -> DrawAggregate:
+        """Encode `table` (target cells missing), inpaint the target cells n_members * n_samples times."""
+        settings, limits = self._settings()
+        rng = self._rng()
+        encoded = self.encoder_.transform(table)
+        aggregate = DrawAggregate(
+            self.encoder_, target_mask, n_draws=n_members * n_samples, keep_draws=keep_draws, allowed=allowed, rng=rng
+        )
+        for block in draw_blocks(
+            self.checkpoint_, encoded, target_mask, settings=settings, limits=limits,
+            n_members=n_members, n_samples=n_samples, rng=rng, progress=bool(self.progress), desc=desc,
+        ):  # fmt: skip
+            aggregate.add(block)
+        aggregate.check_complete()
+        return aggregate
+
+    def _warn_if_mean_draws(self) -> None:
+        """One-step DDIM gives the model's conditional-mean estimate, not a draw: say so where draws matter."""
+        settings, _ = self._settings()
+        if settings.sampler == "ddim" and settings.n_steps == 1:
+            warnings.warn(
+                "with sampler='ddim' and n_steps=1 each numeric draw is the model's one-pass estimate of the "
+                "conditional mean, so the spread over draws reflects the ensemble (context rows, column ids), not "
+                "the predictive distribution; use sampler='conditional' (or n_steps > 1) for intervals and "
+                "multiple imputation",
+                UserWarning,
+                stacklevel=3,
+            )

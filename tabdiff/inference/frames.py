@@ -1,0 +1,179 @@
+"""Tables in and out of the estimators: input checks, aligning with the fitted columns, writing results back.
+
+Results are written into a copy of the caller's own table, so observed cells are copied bit for bit and
+never decoded; only the cells to inpaint are set, in the column's own dtype. Unseen categories (values of a
+categorical column that fit never saw) are treated as missing by the model, with a warning; in an imputer's
+output they stay as they were (they are observed cells).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Hashable
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+from scipy import sparse
+
+from tabdiff.encoding import ColumnKind, TableEncoder
+from tabdiff.encoding.categorical import category_codes
+
+InputKind = Literal["dataframe", "ndarray"]
+
+
+def as_frame(table: object, *, name: str = "X") -> tuple[pd.DataFrame, InputKind]:
+    """A DataFrame view of a DataFrame or 2-D numeric array-like (never written to), and which one it was.
+
+    Array-likes other than DataFrames (lists, ...) are read with `np.asarray` and count as arrays.
+    """
+    if sparse.issparse(table):
+        raise TypeError(f"{name} is a sparse matrix: sparse input is not supported; pass a dense array or DataFrame")
+    if isinstance(table, pd.DataFrame):
+        frame, kind = table, "dataframe"
+    else:
+        array = table if isinstance(table, np.ndarray) else _as_array(table, name)
+        if array.ndim != 2:
+            raise ValueError(
+                f"{name} must be 2-D (rows, columns), got an array of shape {array.shape}; Reshape your data, "
+                f"e.g. with X.reshape(-1, 1) for one column or X.reshape(1, -1) for one row"
+            )
+        if array.dtype.kind == "c":
+            raise ValueError(
+                f"Complex data not supported: {name} has dtype {array.dtype}; split real and imaginary parts"
+            )
+        if array.dtype.kind not in "fiub":
+            raise TypeError(
+                f"{name} has dtype {array.dtype}: arrays must be float, int or bool; wrap mixed data in a "
+                f"DataFrame with typed columns"
+            )
+        frame, kind = pd.DataFrame(array), "ndarray"
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise ValueError(
+            f"{name} is empty: {frame.shape[0]} sample(s) and {frame.shape[1]} feature(s) (shape={frame.shape}) "
+            f"while a minimum of 1 is required."
+        )
+    duplicated = list(frame.columns[frame.columns.duplicated()].unique())
+    if duplicated:
+        raise ValueError(f"{name} has column name(s) {duplicated} more than once; give every column its own name")
+    return frame, kind
+
+
+def _as_array(table: object, name: str) -> np.ndarray:
+    if isinstance(table, (str, bytes, dict)) or table is None:
+        raise TypeError(f"{name} must be a pandas DataFrame or a 2-D array, got {type(table).__name__}")
+    try:
+        return np.asarray(table)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be a pandas DataFrame or a 2-D array ({err})") from err
+
+
+def align_columns(
+    frame: pd.DataFrame, columns: pd.Index, *, kind: InputKind, owner: str, name: str = "X"
+) -> pd.DataFrame:
+    """`frame` with the fitted `columns` in the fitted order; a ValueError names missing and extra columns."""
+    if frame.columns.equals(columns):
+        return frame
+    if kind == "ndarray":
+        raise ValueError(
+            f"{name} has {frame.shape[1]} features, but {owner} is expecting {len(columns)} features as input"
+        )
+    missing = [c for c in columns if c not in frame.columns]
+    extra = [c for c in frame.columns if c not in columns]
+    if missing or extra:
+        raise ValueError(
+            f"{name} has other columns than the table given to fit: missing {missing[:10]}, extra {extra[:10]}"
+        )
+    return frame[list(columns)]
+
+
+def prepare_for_encoder(frame: pd.DataFrame, encoder: TableEncoder, *, name: str = "X") -> pd.DataFrame:
+    """A copy of `frame` the fitted encoder accepts: unseen categories and empty columns become missing.
+
+    Warns (naming the column and values) for unseen categories; raises for a numeric column that now holds
+    non-numbers. Returns `frame` itself when nothing needs changing.
+    """
+    changed = {}
+    for name_j in frame.columns:
+        column = frame[name_j]
+        kind = encoder.column_kind_[name_j]
+        observed = column.notna().to_numpy()
+        if not observed.any():  # an all-missing column: give it a dtype the encoder reads as missing
+            changed[name_j] = pd.Series(
+                np.nan, index=frame.index, dtype=float if kind == ColumnKind.NUMERIC else object
+            )
+            continue
+        if kind == ColumnKind.NUMERIC:
+            if not (ptypes.is_numeric_dtype(column.dtype) and not ptypes.is_bool_dtype(column.dtype)):
+                raise ValueError(f"column {name_j!r} of {name} was numeric in fit but has dtype {column.dtype} here")
+            continue
+        values = column.to_numpy(dtype=object)
+        unseen = observed & (category_codes(values, encoder.categories_[name_j]) < 0)
+        if unseen.any():
+            shown = list(pd.unique(values[unseen]))[:5]
+            warnings.warn(
+                f"column {name_j!r} of {name}: {int(unseen.sum())} cell(s) hold categories never seen in fit "
+                f"({shown}); the model treats them as missing",
+                UserWarning,
+                stacklevel=4,
+            )
+            changed[name_j] = pd.Series(np.where(unseen, None, values), index=frame.index, dtype=object)
+    if not changed:
+        return frame
+    out = frame.copy()
+    for name_j, column in changed.items():
+        out[name_j] = column
+    return out
+
+
+def allowed_categories(column: pd.Series, categories: list[Hashable], name: Hashable) -> np.ndarray | None:
+    """(K,) bool: which fitted categories an output column of this dtype can hold; None = all of them."""
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        return None
+    allowed = category_codes(np.asarray(column.dtype.categories, dtype=object), categories)
+    mask = np.zeros(len(categories), dtype=bool)
+    mask[allowed[allowed >= 0]] = True
+    if not mask.any():
+        raise ValueError(f"column {name!r}: its category dtype shares no category with the table given to fit")
+    return mask
+
+
+def fill_column(
+    column: pd.Series, rows: np.ndarray, values: np.ndarray, fitted_dtype: object
+) -> pd.api.extensions.ExtensionArray:
+    """A copy of `column`'s values with `values` written at positions `rows`, in the column's dtype.
+
+    An integer column gets rounded values. A column with no observed cell takes the fitted dtype (its own,
+    e.g. float64 for an all-NaN column read from a file, may not hold the values).
+    """
+    observed = column.notna().any()
+    dtype = column.dtype if observed else fitted_dtype
+    if ptypes.is_integer_dtype(dtype):
+        values = np.rint(np.asarray(values, dtype=np.float64))
+    new = (
+        pd.Categorical(values, dtype=dtype) if isinstance(dtype, pd.CategoricalDtype) else pd.array(values, dtype=dtype)
+    )
+    if not observed:  # every cell is written
+        return new.take(np.argsort(rows))
+    array = column.array.copy()
+    array[rows] = new
+    return array
+
+
+def fill_frame(
+    frame: pd.DataFrame, fills: dict[int, tuple[np.ndarray, np.ndarray]], fitted_dtypes: list
+) -> pd.DataFrame:
+    """A copy of `frame` with column position j's cells at rows set to values, for each j in `fills`."""
+    out = frame.copy()
+    for j, (rows, values) in fills.items():
+        out.isetitem(j, fill_column(frame.iloc[:, j], rows, values, fitted_dtypes[j]))
+    return out
+
+
+def fill_array(array: np.ndarray, fills: dict[int, tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """A copy of a 2-D float array with the given cells set (int and bool arrays have no missing cells)."""
+    out = array.copy()
+    for j, (rows, values) in fills.items():
+        out[rows, j] = np.asarray(values, dtype=np.float64).astype(array.dtype)
+    return out

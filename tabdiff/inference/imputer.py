@@ -1,0 +1,145 @@
+"""TabDiffImputer: fill the missing cells of a table in context, with no gradient step on it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from tabdiff.encoding import ColumnKind
+from tabdiff.inference.aggregate import DrawAggregate
+from tabdiff.inference.base import PARAMETERS_DOC, TabDiffEstimator
+from tabdiff.inference.frames import (
+    align_columns,
+    allowed_categories,
+    as_frame,
+    fill_array,
+    fill_frame,
+    prepare_for_encoder,
+)
+
+
+class TabDiffImputer(TransformerMixin, TabDiffEstimator, auto_wrap_output_keys=None):
+    """Impute missing cells (NaN / None / pd.NA) of a DataFrame or numeric array with a pretrained denoiser.
+
+    `fit(X)` loads the checkpoint, fits the cell encoding on X's observed cells and keeps X as context;
+    `transform(Z)` inpaints Z's missing cells with the fitted rows and Z's rows as context (`fit_transform(X)`
+    and `fit(X).transform(X)` use X once). The result has X's type, index, columns and dtypes; observed cells
+    are copied bit for bit; a missing numeric cell gets the mean over n_samples x n_ensemble draws (decoded
+    to the column's units, rounded for integer columns), a missing categorical cell its most probable
+    category (averaged class probabilities). `sample(X, n)` returns n separate imputations.
+
+    A categorical value that fit never saw is treated as missing by the model (with a warning) and kept as
+    it is in the output. Large tables are chunked (see max_rows / max_cols below): each chunk of up to
+    max_rows rows holding missing cells is completed with random other rows; above max_cols columns each
+    group of up to max_cols columns with missing cells sees a random subset of the other columns.
+    """
+
+    __doc__ = (__doc__ or "") + PARAMETERS_DOC
+    _query_fraction = 1.0  # rows with missing cells are context for each other: fill whole chunks with them
+
+    def fit(self, X: pd.DataFrame | np.ndarray, y: object = None) -> TabDiffImputer:
+        frame, kind = as_frame(X)
+        self._load_checkpoint()
+        self.encoder_ = self._new_encoder().fit(frame)
+        self.context_ = frame.copy()  # the fitted rows, context of every later transform
+        self.input_kind_ = kind
+        self.n_features_in_ = frame.shape[1]
+        if kind == "dataframe" and all(isinstance(c, str) for c in frame.columns):
+            self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
+        return self
+
+    def transform(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame | np.ndarray:
+        """X with its missing cells filled by point estimates (mean / most probable category)."""
+        frame, table, offset, missing = self._table(X)
+        aggregate = self._inpaint_missing(
+            frame, table, offset, missing, n_members=self.n_ensemble, n_samples=self.n_samples
+        )
+        fills = {}
+        for j in np.flatnonzero(missing.any(axis=0)):
+            rows = np.flatnonzero(missing[:, j])
+            fills[j] = (rows, self._point_values(aggregate, j, rows + offset))
+        return self._output(X, frame, fills)
+
+    def fit_transform(
+        self, X: pd.DataFrame | np.ndarray, y: object = None, **fit_params: object
+    ) -> pd.DataFrame | np.ndarray:
+        return self.fit(X).transform(X)
+
+    def sample(self, X: pd.DataFrame | np.ndarray, n: int) -> list[pd.DataFrame | np.ndarray]:
+        """n imputations of X (multiple imputation): each a draw with its own ensemble plan and noise.
+
+        A categorical cell's draw is a category drawn from that draw's class probabilities. With the default
+        one-step "ddim" a numeric draw is the model's conditional-mean estimate (a warning says so): use
+        sampler="conditional" for draws that carry the predictive spread.
+        """
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"n must be an integer >= 1, got {n!r}")
+        frame, table, offset, missing = self._table(X)
+        self._warn_if_mean_draws()
+        aggregate = self._inpaint_missing(frame, table, offset, missing, n_members=n, n_samples=1, keep_draws=True)
+        out = []
+        for draw in range(n):
+            fills = {}
+            for j in np.flatnonzero(missing.any(axis=0)):
+                rows = np.flatnonzero(missing[:, j])
+                values = aggregate.draws[j][draw, rows + offset]
+                fills[j] = (rows, self._decoded(j, values))
+            out.append(self._output(X, frame, fills))
+        return out
+
+    # --- helpers -------------------------------------------------------------------------------------------
+
+    def _table(self, X: object) -> tuple[pd.DataFrame, pd.DataFrame, int, np.ndarray]:
+        """(X as a frame, the table the model sees, row offset of X in it, X's (rows, cols) missing mask)."""
+        check_is_fitted(self)
+        frame, kind = as_frame(X)
+        if kind != self.input_kind_:
+            raise TypeError(f"the imputer was fitted on a {self.input_kind_}; X is a {kind}")
+        frame = align_columns(frame, self.context_.columns, kind=kind, owner=type(self).__name__)
+        missing = frame.isna().to_numpy()  # (rows, cols)
+        same = (
+            frame.shape == self.context_.shape
+            and frame.index.equals(self.context_.index)
+            and frame.equals(self.context_)
+        )
+        if same:
+            return frame, frame, 0, missing
+        table = pd.concat([self.context_, prepare_for_encoder(frame, self.encoder_)], ignore_index=True)
+        return frame, table, len(self.context_), missing
+
+    def _inpaint_missing(
+        self, frame: pd.DataFrame, table: pd.DataFrame, offset: int, missing: np.ndarray, **run: object
+    ) -> DrawAggregate:
+        target = np.zeros(table.shape, dtype=bool)
+        target[offset : offset + len(frame)] = missing
+        allowed = {}
+        for j in np.flatnonzero(missing.any(axis=0)):
+            name = frame.columns[j]
+            if self.encoder_.column_kind_[name] == ColumnKind.CATEGORICAL:
+                mask = allowed_categories(frame.iloc[:, j], self.encoder_.categories_[name], name)
+                if mask is not None:
+                    allowed[j] = mask
+        return self._inpaint(table, target, allowed=allowed, desc="tabdiff impute", **run)
+
+    def _point_values(self, aggregate: DrawAggregate, j: int, rows: np.ndarray) -> np.ndarray:
+        if self.encoder_.column_kind_[self.encoder_.columns_[j]] == ColumnKind.NUMERIC:
+            return aggregate.mean(j, rows)
+        return self._decoded(j, aggregate.most_probable(j, rows).astype(np.float64))
+
+    def _decoded(self, j: int, values: np.ndarray) -> np.ndarray:
+        """Numeric values stay; categorical codes become an object array of the fitted categories."""
+        name = self.encoder_.columns_[j]
+        if self.encoder_.column_kind_[name] == ColumnKind.NUMERIC:
+            return values
+        categories = np.empty(len(self.encoder_.categories_[name]), dtype=object)
+        categories[:] = self.encoder_.categories_[name]
+        return categories[values.astype(np.int64)]
+
+    def _output(self, X: object, frame: pd.DataFrame, fills: dict) -> pd.DataFrame | np.ndarray:
+        if self.input_kind_ == "ndarray":
+            return fill_array(np.asarray(X), fills)
+        fitted = [self.encoder_.dtypes_[name] for name in self.encoder_.columns_]
+        out = fill_frame(frame, fills, fitted)
+        return out if out.columns.equals(X.columns) else out[list(X.columns)]  # X's own column order

@@ -1,0 +1,198 @@
+"""TabDiffClassifier and TabDiffRegressor: prediction as inpainting of the target column.
+
+The model sees one table, [X_train | y_train] stacked over [X_test | unknown], and inpaints the target cells
+of the test rows. Missing features (in either part) stay unknown and are not returned. Above max_rows rows
+the test rows are processed in chunks of at most max_rows // 2, each completed with a random subsample of
+training rows as context (test rows carry no target, so half of every chunk is labelled context).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.exceptions import DataConversionWarning
+from sklearn.utils.validation import check_is_fitted
+
+from tabdiff.encoding.categorical import sorted_categories
+from tabdiff.inference.aggregate import DrawAggregate
+from tabdiff.inference.base import PARAMETERS_DOC, TabDiffEstimator
+from tabdiff.inference.frames import align_columns, as_frame, prepare_for_encoder
+
+TARGET = "__tabdiff_target__"  # the target column's name inside the model's table
+MIN_QUANTILE_DRAWS = 16  # quantiles and intervals rest on at least this many draws
+
+
+class TabDiffPredictor(TabDiffEstimator):
+    """fit(X, y) keeps the labelled rows; predictions inpaint the target of the query rows."""
+
+    _query_fraction = 0.5
+
+    def fit(self, X: pd.DataFrame | np.ndarray, y: object) -> TabDiffPredictor:
+        frame, kind = as_frame(X)
+        if TARGET in frame.columns:
+            raise ValueError(f"X has a column named {TARGET!r}, which tabdiff reserves for the target; rename it")
+        y_series = _as_target(y, len(frame))
+        self._load_checkpoint()
+        train = frame.copy()
+        train[TARGET] = self._target_array(y_series)
+        self.encoder_ = self._new_encoder().fit(train)
+        self.train_ = train  # X and y of the fitted rows: the labelled context of every prediction
+        self.input_kind_ = kind
+        self.n_features_in_ = frame.shape[1]
+        if kind == "dataframe" and all(isinstance(c, str) for c in frame.columns):
+            self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
+        return self
+
+    def _target_array(self, y: pd.Series) -> object:
+        raise NotImplementedError
+
+    def _draws(
+        self, X: object, *, n_members: int, n_samples: int, keep_draws: bool = False
+    ) -> tuple[DrawAggregate, np.ndarray]:
+        """Inpaint the target of X's rows; returns the aggregate and X's row positions in the model's table."""
+        check_is_fitted(self)
+        frame, kind = as_frame(X)
+        if kind != self.input_kind_:
+            raise TypeError(f"the estimator was fitted on a {self.input_kind_}; X is a {kind}")
+        frame = align_columns(frame, self.train_.columns[:-1], kind=kind, owner=type(self).__name__)
+        unknown = self.train_[TARGET].iloc[:0].reindex(range(len(frame)))  # all-missing, the target's dtype
+        test = prepare_for_encoder(frame, self.encoder_).assign(**{TARGET: unknown.array})
+        table = pd.concat([self.train_, test], ignore_index=True)
+        target = np.zeros(table.shape, dtype=bool)
+        target[len(self.train_) :, -1] = True
+        aggregate = self._inpaint(
+            table, target, n_members=n_members, n_samples=n_samples, keep_draws=keep_draws, desc="tabdiff predict"
+        )
+        return aggregate, np.arange(len(self.train_), len(table))
+
+
+class TabDiffClassifier(ClassifierMixin, TabDiffPredictor):
+    """Classify in context: y's classes (any hashable labels, at most the checkpoint's max categories).
+
+    `predict_proba` averages the class probabilities of n_samples x n_ensemble draws (columns ordered as
+    `classes_`); `predict` is its most probable class. Categories of X that fit never saw are treated as
+    missing (with a warning).
+    """
+
+    __doc__ = (__doc__ or "") + PARAMETERS_DOC
+
+    def _target_array(self, y: pd.Series) -> object:
+        if ptypes.is_float_dtype(y.dtype):
+            values = y.to_numpy(dtype=np.float64)
+            if not np.isfinite(values).all() or (values != np.round(values)).any():
+                raise ValueError(
+                    "Unknown label type: y holds continuous (non-integer or infinite) values; use TabDiffRegressor"
+                )
+        classes = sorted_categories(y.to_numpy(dtype=object))
+        limit = self.checkpoint_.model.config.n_channels
+        if len(classes) > limit:
+            raise ValueError(
+                f"y has {len(classes)} classes, more than the checkpoint supports (max_categories={limit}); "
+                f"group rare classes, or use TabDiffRegressor for an ordered numeric target"
+            )
+        self.classes_ = _label_array(classes)
+        return pd.Categorical(y.to_numpy(dtype=object), categories=pd.Index(_label_array(classes), dtype=object))
+
+    def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """(rows, n_classes) class probabilities, rows summing to 1, columns in `classes_` order."""
+        aggregate, rows = self._draws(X, n_members=self.n_ensemble, n_samples=self.n_samples)
+        return aggregate.probabilities(aggregate.target_mask.shape[1] - 1, rows)
+
+    def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """(rows,) the most probable class of each row."""
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+
+class TabDiffRegressor(RegressorMixin, TabDiffPredictor):
+    """Regress in context on a numeric y.
+
+    `predict` is the mean over n_samples x n_ensemble draws (in y's units). `predict_quantiles` and
+    `sample_y` return draw-based quantiles and draws; they use at least 16 draws (more samples per
+    member when n_samples * n_ensemble is smaller), and with the default one-step "ddim" a draw is the
+    model's conditional-mean estimate (a warning says so): use sampler="conditional" for intervals.
+    """
+
+    __doc__ = (__doc__ or "") + PARAMETERS_DOC
+
+    def _target_array(self, y: pd.Series) -> object:
+        if not ptypes.is_numeric_dtype(y.dtype) or ptypes.is_bool_dtype(y.dtype):
+            raise ValueError(f"y must be numeric for TabDiffRegressor, got dtype {y.dtype}; use TabDiffClassifier")
+        values = y.to_numpy(dtype=np.float64, na_value=np.nan)
+        if np.isinf(values).any():
+            raise ValueError(f"y holds {int(np.isinf(values).sum())} infinite value(s); fit needs finite targets")
+        return values
+
+    def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """(rows,) mean prediction."""
+        aggregate, rows = self._draws(X, n_members=self.n_ensemble, n_samples=self.n_samples)
+        return aggregate.mean(aggregate.target_mask.shape[1] - 1, rows)
+
+    def sample_y(self, X: pd.DataFrame | np.ndarray, n: int = MIN_QUANTILE_DRAWS) -> np.ndarray:
+        """(rows, n) draws of y for each row of X; the n draws spread over the n_ensemble members."""
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"n must be an integer >= 1, got {n!r}")
+        self._warn_if_mean_draws()
+        members = min(self.n_ensemble, n)
+        aggregate, rows = self._draws(X, n_members=members, n_samples=math.ceil(n / members), keep_draws=True)
+        draws = aggregate.draws[aggregate.target_mask.shape[1] - 1][:, rows]  # (draws, rows)
+        return draws[:n].T
+
+    def predict_quantiles(self, X: pd.DataFrame | np.ndarray, q: float | list[float] = (0.1, 0.5, 0.9)) -> np.ndarray:
+        """(rows, len(q)) quantiles of the draws ((rows,) for a scalar q), from max(16, n_samples * n_ensemble) draws."""
+        levels = np.asarray(q, dtype=np.float64)
+        if levels.ndim > 1 or not ((levels >= 0) & (levels <= 1)).all():
+            raise ValueError(f"q must be a quantile level or a list of them, each in [0, 1], got {q!r}")
+        draws = self.sample_y(X, max(MIN_QUANTILE_DRAWS, self.n_samples * self.n_ensemble))  # (rows, n)
+        return np.quantile(draws, levels, axis=1).T  # (rows, len(q)) or (rows,)
+
+
+def _as_target(y: object, n_rows: int) -> pd.Series:
+    """y as a Series of n_rows values; ValueError for no target, a wrong length, or missing values."""
+    if y is None:
+        raise ValueError(
+            "this estimator requires y to be passed, but the target y is None: fit(X, y) needs the target of every row of X"
+        )
+    if isinstance(y, pd.DataFrame):
+        if y.shape[1] != 1:
+            raise ValueError(f"y must be one column, got a DataFrame with {y.shape[1]} columns")
+        y = y.iloc[:, 0]
+    if isinstance(y, pd.Series):
+        series = y.reset_index(drop=True)
+    elif isinstance(y, (list, tuple, pd.Index, pd.Categorical)):
+        series = pd.Series(y)  # a list keeps mixed labels as they are (np.asarray would make them all str)
+    else:
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected; pass y.ravel()",
+                DataConversionWarning,
+                stacklevel=3,
+            )
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise ValueError(f"y must be 1-D, got an array of shape {y.shape}")
+        series = pd.Series(y)
+    if len(series) != n_rows:
+        raise ValueError(f"y has {len(series)} values but X has {n_rows} rows")
+    missing = series.isna().to_numpy()
+    if missing.any():
+        raise ValueError(
+            f"y has {int(missing.sum())} missing value(s) (e.g. at row {int(np.flatnonzero(missing)[0])}); fit "
+            f"needs the target of every row: drop those rows, or impute y with TabDiffImputer"
+        )
+    return series
+
+
+def _label_array(labels: list) -> np.ndarray:
+    """A 1-D array of class labels (an object array when numpy would not keep them as scalars)."""
+    array = np.asarray(labels)
+    if array.ndim != 1 or array.dtype.kind in "OSU" and not all(isinstance(v, str) for v in labels):
+        array = np.empty(len(labels), dtype=object)
+        array[:] = labels
+    return array

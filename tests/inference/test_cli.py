@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from _tables import mixed_frame
+
+from tabdiff.inference.cli import main, pick_task
+
+OPTIONS = ["--seed", "0", "--quiet"]
+
+
+@pytest.fixture()
+def csv_table(tmp_path) -> Path:
+    path = tmp_path / "table.csv"
+    mixed_frame(24).drop(columns=["nb", "cat"]).to_csv(path, index=False)
+    return path
+
+
+def test_impute_writes_a_complete_table_with_the_observed_cells(checkpoint_path, csv_table, tmp_path):
+    out = tmp_path / "imputed.csv"
+    assert main(["impute", str(csv_table), "-o", str(out), "--checkpoint", checkpoint_path, *OPTIONS]) == 0
+    given, imputed = pd.read_csv(csv_table), pd.read_csv(out)
+    assert imputed.shape == given.shape and not imputed.isna().any().any()
+    known = given.notna()
+    pd.testing.assert_frame_equal(imputed.where(known), given.where(known), check_dtype=False)
+
+
+def test_impute_parquet_with_sampler_options(checkpoint_path, tmp_path):
+    given = mixed_frame(20)
+    source, out = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    given.to_parquet(source)
+    args = ["impute", str(source), "-o", str(out), "--checkpoint", checkpoint_path, "--sampler", "conditional",
+            "--n-steps", "2", "--n-samples", "2", "--n-ensemble", "2", *OPTIONS]  # fmt: skip
+    assert main(args) == 0
+    assert not pd.read_parquet(out).isna().any().any()
+
+
+@pytest.mark.parametrize(("target", "task"), [("obj", "classification"), ("f", "regression")])
+def test_predict_classification_and_regression(checkpoint_path, tmp_path, target, task):
+    table = mixed_frame(40).dropna(subset=[target])
+    table[:20].to_csv(tmp_path / "train.csv", index=False)
+    table[20:].drop(columns=[target]).to_csv(tmp_path / "test.csv", index=False)
+    out = tmp_path / "pred.csv"
+    args = ["predict", "--target", target, "--train", str(tmp_path / "train.csv"), "--test",
+            str(tmp_path / "test.csv"), "-o", str(out), "--checkpoint", checkpoint_path, *OPTIONS]  # fmt: skip
+    assert main(args) == 0
+    pred = pd.read_csv(out)
+    assert len(pred) == len(table) - 20 and pred[target].notna().all()
+    if task == "classification":
+        proba = pred[[c for c in pred.columns if c.startswith("proba_")]]
+        assert sorted(proba.columns) == ["proba_u", "proba_v"]
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    else:
+        assert list(pred.columns) == ["f"]
+
+
+def test_task_rule():
+    assert pick_task(pd.Series(["a", "b"])) == "classification"
+    assert pick_task(pd.Series([True, False])) == "classification"
+    assert pick_task(pd.Series([0, 1, 2, 1])) == "classification"
+    assert pick_task(pd.Series(range(11))) == "regression"
+    assert pick_task(pd.Series([0.5, 1.5])) == "regression"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["impute", "missing.csv", "-o", "out.csv"], "no such file: missing.csv"),
+        (["impute", "{table}", "-o", "out.xlsx"], "expected a .csv or .parquet file name"),
+        (["predict", "--target", "nope", "--train", "{table}", "--test", "{table}", "-o", "o.csv"], "'nope' is not in"),
+    ],
+)
+def test_bad_paths_and_columns_exit_2_with_a_message(
+    checkpoint_path, csv_table, tmp_path, capsys, monkeypatch, args, message
+):
+    monkeypatch.chdir(tmp_path)
+    args = [a.format(table=csv_table) for a in args] + ["--checkpoint", checkpoint_path, "--quiet"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_console_script_exits_2_with_a_message_on_a_bad_path(tmp_path):
+    """One run of the installed `tabdiff` script (successful runs are tested in-process above)."""
+    script = Path(sys.executable).parent / "tabdiff"
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "tabdiff.inference.cli"]
+    args = ["impute", str(tmp_path / "nope.csv"), "-o", str(tmp_path / "out.csv")]
+    done = subprocess.run([*command, *args], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "no such file" in done.stderr and "Traceback" not in done.stderr
