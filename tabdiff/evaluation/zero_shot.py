@@ -1,14 +1,17 @@
 """Zero-shot imputation on held-out real tables: the number that decides whether pretraining transfers.
 
-A task is a held-out table (rows subsampled, columns capped) with a fixed MCAR mask over its observed
-cells. The score is the normalized RMSE over the masked numeric cells: each column's error divided by the
-column's standard deviation on the full table, so that imputing column means scores about 1.0.
+A task is a held-out table (rows subsampled, columns capped) with a fixed mask over its observed cells,
+drawn under MCAR, MAR or MNAR (`tabdiff.prior.missingness`). The scores are the normalized RMSE over the
+masked numeric cells (each column's error divided by the column's standard deviation on the full table, so
+that imputing column means scores about 1.0) and the accuracy over the masked categorical cells.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import lightning as L
 import numpy as np
@@ -16,11 +19,14 @@ import pandas as pd
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from tabdiff.data.manifest import bundled_tables
+from tabdiff.data.manifest import BundledTable, bundled_tables
 from tabdiff.encoding import TableEncoder
 from tabdiff.inference.inpaint import Sampler, inpaint
+from tabdiff.prior.missingness import MissingnessConfig, column_signal, mar_mask, mcar_mask, mnar_mask
 
 log = logging.getLogger(__name__)
+
+Mechanism = Literal["mcar", "mar", "mnar"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +34,78 @@ class ImputationTask:
     name: str
     frame: pd.DataFrame  # the ground truth (with its own real NaNs)
     known_mask: np.ndarray  # (rows, cols) bool: the cells given to the imputer
-    numeric: list[str]  # numeric columns scored by nRMSE
+    numeric: list[str]  # numeric columns scored by nRMSE; every other column is scored by accuracy
+
+    @property
+    def categorical(self) -> list[str]:
+        return [c for c in self.frame.columns if c not in self.numeric]
+
+    @property
+    def given(self) -> pd.DataFrame:
+        """The table an imputer sees: the ground truth with every unknown cell set to NaN."""
+        return self.frame.mask(~self.known_mask)
+
+
+def is_numeric_column(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
+def heldout_sources(names: Sequence[str] | None = None) -> list[tuple[int, BundledTable]]:
+    """(position among the held-out tables, table) for `names` (None: all). Refuses any other table."""
+    heldout = bundled_tables("heldout")
+    if names is None:
+        return list(enumerate(heldout))
+    position = {source.name: i for i, source in enumerate(heldout)}
+    pretrain = {source.name for source in bundled_tables("pretrain")}
+    for name in names:
+        if name in pretrain:
+            raise ValueError(f"table {name!r} is a pretraining table; zero-shot evaluation runs on held-out ones only")
+        if name not in position:
+            raise ValueError(f"no held-out table named {name!r}; held-out tables: {sorted(position)}")
+    return [(position[name], heldout[position[name]]) for name in dict.fromkeys(names)]
+
+
+def draw_known_mask(
+    rng: np.random.Generator, frame: pd.DataFrame, missing_rate: float, mechanism: Mechanism = "mcar"
+) -> np.ndarray:
+    """(rows, cols) bool: the observed cells left known after hiding about `missing_rate` of them.
+
+    mcar draws exactly as the training callback always has (same seed, same mask). mar keeps 1..cols/2 random
+    driver columns fully known and hides a `missing_rate` fraction of the others; mnar hides a cell by its own
+    value. Both read a rank signal of the table, with real missing cells filled by the column's median / mode.
+    """
+    observed = frame.notna().to_numpy()
+    if mechanism == "mcar":
+        known = observed & mcar_mask(rng, observed.shape, missing_rate)
+    elif mechanism in ("mar", "mnar"):
+        signal = column_signal(rng, *_filled_codes(frame))
+        if mechanism == "mnar":
+            known = observed & mnar_mask(rng, signal, missing_rate, MissingnessConfig())
+        else:
+            known = observed & mar_mask(rng, signal, missing_rate, MissingnessConfig())[0]
+    else:
+        raise ValueError(f"mechanism must be 'mcar', 'mar' or 'mnar', got {mechanism!r}")
+    # every column keeps a known cell (the encoder needs one to fit on)
+    for j in np.flatnonzero(~known.any(axis=0) & observed.any(axis=0)):
+        known[rng.choice(np.flatnonzero(observed[:, j])), j] = True
+    return known
+
+
+def _filled_codes(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(values (rows, cols) float64 without NaN, n_categories (cols,)): numbers, or category codes."""
+    values = np.zeros(frame.shape)
+    n_categories = np.zeros(frame.shape[1], dtype=np.int64)
+    for j, column in enumerate(frame.columns):
+        series = frame[column]
+        if is_numeric_column(series):
+            x = series.to_numpy(dtype=np.float64, na_value=np.nan)
+            values[:, j] = np.where(np.isnan(x), np.nanmedian(x) if (~np.isnan(x)).any() else 0.0, x)
+        else:
+            codes = pd.Categorical(series).codes.astype(np.int64)
+            mode = np.bincount(codes[codes >= 0]).argmax() if (codes >= 0).any() else 0
+            values[:, j] = np.where(codes < 0, mode, codes)
+            n_categories[j] = max(int(values[:, j].max()) + 1, 1)
+    return values, n_categories
 
 
 def make_tasks(
@@ -38,23 +115,21 @@ def make_tasks(
     max_cols: int = 16,
     seed: int = 0,
     max_tables: int | None = None,
+    mechanism: Mechanism = "mcar",
+    tables: Sequence[str] | None = None,
 ) -> list[ImputationTask]:
-    """MCAR tasks on the first `max_tables` held-out bundled tables (never the pretraining ones)."""
+    """Tasks on held-out bundled tables (never the pretraining ones): `tables` by name, else the first `max_tables`.
+
+    A table's rows and mask depend only on (seed, its position among the held-out tables), so a subset of
+    tables gets the same tasks as the full run.
+    """
     tasks = []
-    for source in bundled_tables("heldout")[:max_tables]:
-        rng = np.random.default_rng([seed, len(tasks)])
+    for position, source in heldout_sources(tables)[:max_tables]:
+        rng = np.random.default_rng([seed, position])
         frame = source.load()
         frame = frame.iloc[np.sort(rng.permutation(len(frame))[:max_rows])].iloc[:, :max_cols]
-        observed = frame.notna().to_numpy()
-        known = observed & (rng.random(observed.shape) >= missing_rate)
-        # every column keeps a known cell (the encoder needs one to fit on)
-        for j in np.flatnonzero(~known.any(axis=0) & observed.any(axis=0)):
-            known[rng.choice(np.flatnonzero(observed[:, j])), j] = True
-        numeric = [
-            c
-            for c in frame.columns
-            if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
-        ]
+        known = draw_known_mask(rng, frame, missing_rate, mechanism)
+        numeric = [c for c in frame.columns if is_numeric_column(frame[c])]
         tasks.append(ImputationTask(source.name, frame, known, numeric))
     return tasks
 
@@ -75,14 +150,32 @@ def normalized_rmse(task: ImputationTask, imputed: pd.DataFrame) -> float:
     return float(np.sqrt(np.concatenate(errors).mean())) if errors else float("nan")
 
 
-def mean_imputation(task: ImputationTask) -> pd.DataFrame:
-    """The yardstick: every numeric column's known mean."""
-    out = task.frame.copy()
-    for column in task.numeric:
+def categorical_accuracy(task: ImputationTask, imputed: pd.DataFrame) -> float:
+    """Fraction of masked, observed categorical cells imputed with their true category (NaN when none)."""
+    hits, total = 0, 0
+    observed = task.frame.notna().to_numpy()
+    for column in task.categorical:
         j = task.frame.columns.get_loc(column)
-        values = task.frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
-        out[column] = np.where(task.known_mask[:, j], values, np.nanmean(values[task.known_mask[:, j]]))
-    return out
+        scored = observed[:, j] & ~task.known_mask[:, j]
+        truth = task.frame[column].to_numpy(dtype=object)[scored]
+        pred = imputed[column].to_numpy(dtype=object)[scored]
+        hits += sum(bool(p == t) for p, t in zip(pred, truth, strict=True))
+        total += int(scored.sum())
+    return hits / total if total else float("nan")
+
+
+def scored_cells(task: ImputationTask) -> tuple[int, int]:
+    """(numeric, categorical) counts of the cells the two metrics score."""
+    scored = task.frame.notna().to_numpy() & ~task.known_mask
+    numeric = np.array([c in task.numeric for c in task.frame.columns])
+    return int(scored[:, numeric].sum()), int(scored[:, ~numeric].sum())
+
+
+def mean_imputation(task: ImputationTask) -> pd.DataFrame:
+    """The yardstick: every numeric column's known mean (and every categorical column's known mode)."""
+    from tabdiff.evaluation.baselines import impute_mean_mode
+
+    return impute_mean_mode(task.given)
 
 
 @torch.no_grad()
@@ -94,10 +187,12 @@ def impute_task(
     encoder_settings: dict | None = None,
     sampler: Sampler = "ddim",
     n_steps: int = 1,
+    jump_length: int = 10,
+    jump_n_sample: int = 10,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Encode with statistics of the known cells only (as a user's table would be), inpaint, decode."""
-    given = task.frame.mask(~task.known_mask)
+    given = task.given
     encoder = TableEncoder(**(encoder_settings or {})).fit(given)
     encoded = encoder.transform(given)
     device = next(model.parameters()).device
@@ -111,6 +206,8 @@ def impute_task(
         column_kind=encoded.column_kind[None].to(device),
         sampler=sampler,
         n_steps=n_steps,
+        jump_length=jump_length,
+        jump_n_sample=jump_n_sample,
         generator=generator,
     )
     return encoder.inverse_transform(cells[0].cpu(), index=task.frame.index)

@@ -1,0 +1,314 @@
+"""Run the zero-shot evaluation: every (table, task, setting, seed, method) once, timed, one results row each.
+
+`evaluate(config)` returns the results frame; `run_evaluation(config, out_dir)` also writes `results.csv`,
+`report.md` and the plots (`tabdiff.evaluation.report`). Plain arguments only: the Hydra entry point is
+`tabdiff.evaluation.cli`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from tabdiff.evaluation import baselines as bl
+from tabdiff.evaluation.baselines import MethodUnavailable
+from tabdiff.evaluation.methods import (
+    TabDiffSetting,
+    load_checkpoint,
+    tabdiff_classify,
+    tabdiff_impute,
+    tabdiff_regress,
+    warm_up,
+)
+from tabdiff.evaluation.supervised import (
+    align_proba,
+    classification_metrics,
+    make_supervised_tasks,
+    regression_metrics,
+)
+from tabdiff.evaluation.zero_shot import (
+    Mechanism,
+    categorical_accuracy,
+    heldout_sources,
+    is_numeric_column,
+    make_tasks,
+    normalized_rmse,
+    scored_cells,
+)
+from tabdiff.inference.checkpoint import LoadedCheckpoint
+
+log = logging.getLogger(__name__)
+TaskKind = Literal["imputation", "classification", "regression"]
+TASKS: tuple[TaskKind, ...] = ("imputation", "classification", "regression")
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    tables: tuple[str, ...] | None = None  # held-out table names; None = all
+    tasks: tuple[TaskKind, ...] = TASKS
+    seeds: tuple[int, ...] = (0,)
+    max_rows: int = 200  # rows per table (subsampled per seed)
+    max_cols: int = 16  # columns per table (the first ones; supervised: the target plus max_cols - 1 features)
+    rates: tuple[float, ...] = (0.3,)  # imputation: fraction of observed cells hidden
+    mechanisms: tuple[Mechanism, ...] = ("mcar",)
+    imputers: tuple[bl.ImputerName, ...] = bl.IMPUTERS
+    classifiers: tuple[bl.ClassifierName, ...] = bl.CLASSIFIERS
+    regressors: tuple[bl.RegressorName, ...] = bl.REGRESSORS
+    baseline_options: bl.BaselineOptions = field(default_factory=bl.BaselineOptions)
+    tabdiff: tuple[TabDiffSetting, ...] = (TabDiffSetting(),)  # run on every task and setting
+    sweep: tuple[TabDiffSetting, ...] = ()  # more sampler settings, imputation at `sweep_on` only
+    sweep_on: tuple[tuple[Mechanism, float], ...] = (("mcar", 0.3),)
+    test_fraction: float = 0.3  # supervised: share of rows held out as test rows
+    interval: float = 0.8  # regression: central interval whose coverage is reported
+    checkpoint: str | None = None  # None = the bundled checkpoint (only loaded when a tabdiff method runs)
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        unknown = set(self.tasks) - set(TASKS)
+        if unknown:
+            raise ValueError(f"unknown task(s) {sorted(unknown)}; choose from {TASKS}")
+        names = [s.name for s in (*self.tabdiff, *self.sweep)]
+        clash = {n for n in names if names.count(n) > 1} | (
+            set(names) & {*bl.IMPUTERS, *bl.CLASSIFIERS, *bl.REGRESSORS}
+        )
+        if clash:
+            raise ValueError(f"tabdiff setting names must be unique and differ from the baselines': {sorted(clash)}")
+        for kind, names, known in (
+            ("imputation", self.imputers, bl.IMPUTERS),
+            ("classification", self.classifiers, bl.CLASSIFIERS),
+            ("regression", self.regressors, bl.REGRESSORS),
+        ):
+            unknown = set(names) - set(known) - set(bl.UNAVAILABLE)
+            if unknown:
+                raise ValueError(f"unknown {kind} baseline(s) {sorted(unknown)}; choose from {known}")
+        heldout_sources(self.tables)  # refuses a pretraining or unknown table now, not halfway through
+
+
+@dataclass
+class _Job:
+    """One table x setting x seed: its methods run in order, each one a results row."""
+
+    task: object
+    base: dict
+    methods: list[tuple[str, str, Callable[[], dict]]]  # (method, family, run -> metrics)
+
+
+def evaluate(
+    config: EvaluationConfig, *, checkpoint: LoadedCheckpoint | None = None, progress: bool = True
+) -> pd.DataFrame:
+    """The results frame: one row per table x task x setting x seed x method (see `RESULT_COLUMNS`)."""
+    if checkpoint is None and (config.tabdiff or config.sweep):
+        checkpoint = load_checkpoint(config.checkpoint, config.device)
+    if checkpoint is not None:
+        warm_up(checkpoint, device=config.device)
+    jobs = list(_jobs(config, checkpoint))
+    rows = []
+    n_runs = sum(len(job.methods) for job in jobs)
+    with tqdm(total=n_runs, desc="evaluate", unit="run", disable=not progress) as bar:
+        for job in jobs:
+            for method, family, run in job.methods:
+                bar.set_postfix_str(f"{job.base['table']} {job.base['setting']} {method}", refresh=False)
+                rows.append(job.base | {"method": method, "family": family} | _timed(run))
+                bar.update()
+    frame = pd.DataFrame(rows)
+    return frame.reindex(columns=[*RESULT_COLUMNS, *[c for c in frame.columns if c not in RESULT_COLUMNS]])
+
+
+RESULT_COLUMNS = [
+    "table",
+    "task",
+    "setting",
+    "mechanism",
+    "rate",
+    "seed",
+    "method",
+    "family",
+    "status",
+    "nrmse",
+    "cat_accuracy",
+    "n_num_cells",
+    "n_cat_cells",
+    "accuracy",
+    "roc_auc",
+    "log_loss",
+    "rmse",
+    "r2",
+    "coverage",
+    "interval_width",
+    "wall_s",
+    "n_rows",
+    "n_cols",
+    "sampler",
+    "n_steps",
+    "jump_length",
+    "jump_n_sample",
+    "n_samples",
+    "n_ensemble",
+    "denoiser_calls",
+    "error",
+]
+
+
+def _timed(run: Callable[[], dict]) -> dict:
+    start = time.perf_counter()
+    try:
+        metrics = run()
+        status, error = "ok", ""
+    except MethodUnavailable as err:
+        metrics, status, error = {}, "skipped", str(err)
+    except Exception as err:  # noqa: BLE001 - one failing method must not lose the whole run
+        log.warning("method failed: %s", err, exc_info=True)
+        metrics, status, error = {}, "failed", f"{type(err).__name__}: {err}"[:500]
+    return {**metrics, "wall_s": time.perf_counter() - start, "status": status, "error": error}
+
+
+def _tabdiff_fields(setting: TabDiffSetting) -> dict:
+    return setting.estimator_kwargs() | {"denoiser_calls": setting.denoiser_calls()}
+
+
+def _jobs(config: EvaluationConfig, checkpoint: LoadedCheckpoint | None) -> Iterator[_Job]:
+    for seed in config.seeds:
+        if "imputation" in config.tasks:
+            for mechanism in config.mechanisms:
+                for rate in config.rates:
+                    tasks = make_tasks(
+                        missing_rate=rate,
+                        max_rows=config.max_rows,
+                        max_cols=config.max_cols,
+                        seed=seed,
+                        mechanism=mechanism,
+                        tables=config.tables,
+                    )
+                    settings = [*config.tabdiff, *(config.sweep if (mechanism, rate) in config.sweep_on else ())]
+                    for task in tasks:
+                        yield _imputation_job(task, mechanism, rate, seed, settings, config, checkpoint)
+        for kind in ("classification", "regression"):
+            if kind in config.tasks:
+                tasks = make_supervised_tasks(
+                    kind,
+                    tables=config.tables,
+                    max_rows=config.max_rows,
+                    max_cols=config.max_cols,
+                    seed=seed,
+                    test_fraction=config.test_fraction,
+                )
+                for task in tasks:
+                    yield _supervised_job(task, seed, config, checkpoint)
+
+
+def _imputation_job(task, mechanism, rate, seed, settings, config, checkpoint) -> _Job:
+    n_num, n_cat = scored_cells(task)
+    base = {
+        "table": task.name,
+        "task": "imputation",
+        "setting": f"{mechanism}-{rate:g}",
+        "mechanism": mechanism,
+        "rate": rate,
+        "seed": seed,
+        "n_rows": task.frame.shape[0],
+        "n_cols": task.frame.shape[1],
+        "n_num_cells": n_num,
+        "n_cat_cells": n_cat,
+    }
+
+    def score(imputed: pd.DataFrame) -> dict:
+        if imputed[task.frame.columns].isna().to_numpy().any():
+            raise ValueError("the imputed table still has missing cells")
+        changed = [
+            c for j, c in enumerate(task.frame.columns) if not _same(imputed[c], task.frame[c], task.known_mask[:, j])
+        ]
+        if changed:
+            raise ValueError(f"known cells changed in column(s) {changed}")
+        return {"nrmse": normalized_rmse(task, imputed), "cat_accuracy": categorical_accuracy(task, imputed)}
+
+    def baseline(name: str) -> dict:
+        return score(bl.impute_baseline(name, task.given, seed=seed, options=config.baseline_options))
+
+    def ours(setting: TabDiffSetting) -> dict:
+        imputed = tabdiff_impute(checkpoint, setting, task, seed=seed, device=config.device)
+        return _tabdiff_fields(setting) | score(imputed)
+
+    methods = [(name, "baseline", partial(baseline, name)) for name in config.imputers]
+    methods += [(s.name, "tabdiff", partial(ours, s)) for s in settings]
+    return _Job(task, base, methods)
+
+
+def _same(a: pd.Series, b: pd.Series, rows: np.ndarray) -> bool:
+    """Whether two columns hold the same values on `rows` (numbers compared as float64, exactly)."""
+    if is_numeric_column(a) and is_numeric_column(b):
+        return np.array_equal(a.to_numpy(np.float64)[rows], b.to_numpy(np.float64, na_value=np.nan)[rows])
+    return bool((a.to_numpy(object)[rows] == b.to_numpy(object)[rows]).all())
+
+
+def _supervised_job(task, seed, config, checkpoint) -> _Job:
+    base = {
+        "table": task.name,
+        "task": task.kind,
+        "setting": f"split-{config.test_fraction:g}",
+        "seed": seed,
+        "n_rows": task.n_rows,
+        "n_cols": task.X_train.shape[1] + 1,
+    }
+    opts, device, interval = config.baseline_options, config.device, config.interval
+
+    def classifier(name: str) -> dict:
+        model = bl.make_classifier(name, task.X_train, seed=seed, options=opts).fit(task.X_train, task.y_train)
+        proba = align_proba(model.predict_proba(task.X_test), list(model.classes_), task.classes)
+        return classification_metrics(task.y_test, proba, task.classes)
+
+    def regressor(name: str) -> dict:
+        def fit_predict(quantile: float | None = None) -> np.ndarray:
+            model = bl.make_regressor(name, task.X_train, seed=seed, options=opts, quantile=quantile)
+            return model.fit(task.X_train, task.y_train).predict(task.X_test)
+
+        bounds = [fit_predict(q) for q in ((1 - interval) / 2, (1 + interval) / 2)] if name == "hgb" else [None, None]
+        return regression_metrics(task.y_test, fit_predict(), *bounds)
+
+    def ours(setting: TabDiffSetting) -> dict:
+        if task.kind == "classification":
+            proba = tabdiff_classify(checkpoint, setting, task, seed=seed, device=device)
+            metrics = classification_metrics(task.y_test, proba, task.classes)
+        else:
+            pred = tabdiff_regress(checkpoint, setting, task, seed=seed, interval=interval, device=device)
+            metrics = regression_metrics(task.y_test, *pred)
+        return _tabdiff_fields(setting) | metrics
+
+    names, run = (config.classifiers, classifier) if task.kind == "classification" else (config.regressors, regressor)
+    methods = [(name, "baseline", partial(run, name)) for name in names]
+    methods += [(s.name, "tabdiff", partial(ours, s)) for s in config.tabdiff]
+    return _Job(task, base, methods)
+
+
+def run_evaluation(
+    config: EvaluationConfig,
+    out_dir: str | Path,
+    *,
+    checkpoint: LoadedCheckpoint | None = None,
+    progress: bool = True,
+    plots: bool = True,
+) -> tuple[pd.DataFrame, dict[str, Path]]:
+    """Evaluate, then write results.csv, report.md and (with `plots`) the figures under `out_dir`."""
+    from tabdiff.evaluation.report import write_report
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    results = evaluate(config, checkpoint=checkpoint, progress=progress)
+    results.to_csv(out_dir / "results.csv", index=False)
+    paths = {"results": out_dir / "results.csv"}
+    meta = {
+        "config": config,
+        "wall_s": time.perf_counter() - start,
+        "n_failed": int((results.status == "failed").sum()),
+    }
+    paths |= write_report(results, out_dir, meta=meta, plots=plots)
+    return results, paths

@@ -1,0 +1,72 @@
+"""The evaluation end to end on the `tiny` setting, through the Hydra config as `tabdiff-evaluate` runs it."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+
+from tabdiff.evaluation.cli import CONF_DIR, evaluation_config, run
+from tabdiff.evaluation.runner import EvaluationConfig, evaluate
+
+
+def _cfg(*overrides: str):
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose("evaluate", overrides=list(overrides))
+
+
+def test_tiny_setting_writes_results_report_and_plots(tiny_checkpoint, tmp_path):
+    results, paths = run(_cfg("evaluation=tiny", f"checkpoint={tiny_checkpoint}", f"output_dir={tmp_path}"))
+    assert (results.status == "ok").all(), results.loc[results.status != "ok", ["method", "error"]]
+    on_disk = pd.read_csv(tmp_path / "results.csv")
+    assert len(on_disk) == len(results)
+    imputation = on_disk[on_disk.task == "imputation"]
+    methods = {"mean", "knn", "mice", "missforest", "tabdiff", "tabdiff-ddim2"}
+    assert set(imputation.table) == {"penguins", "linnerud"} and set(imputation.method) == methods
+    assert len(imputation) == 2 * len(methods) and (imputation.setting == "mcar-0.3").all()
+    assert imputation.nrmse.notna().all() and imputation.wall_s.gt(0).all()
+    assert imputation.loc[imputation.table == "penguins", "cat_accuracy"].notna().all()
+    classification = on_disk[on_disk.task == "classification"]
+    assert set(classification.table) == {"penguins"}
+    assert set(classification.method) == {"logreg", "rf", "hgb", "tabdiff"}
+    assert classification[["accuracy", "roc_auc", "log_loss"]].notna().all().all()
+    regression = on_disk[on_disk.task == "regression"]
+    assert set(regression.table) == {"linnerud"} and set(regression.method) == {"ridge", "rf", "hgb", "tabdiff"}
+    assert regression.set_index("method").coverage[["hgb", "tabdiff"]].notna().all()
+    report = (tmp_path / "report.md").read_text()
+    for heading in ("## Imputation: mcar-0.3", "## Classification", "## Regression", "## Wall time per method"):
+        assert heading in report
+    for name in ("imputation_mcar-0.3", "classification_split-0.3", "regression_split-0.3", "quality_vs_time"):
+        assert paths[name].is_file() and paths[name].stat().st_size > 1000
+
+
+def test_every_named_setting_composes():
+    for setting in ("reduced", "full", "tiny"):
+        config = evaluation_config(_cfg(f"evaluation={setting}", "output_dir=/tmp/unused"))
+        assert config.tabdiff and config.sweep
+    full = evaluation_config(_cfg("evaluation=full", "output_dir=/tmp/unused"))
+    assert set(full.mechanisms) == {"mcar", "mar", "mnar"} and set(full.rates) == {0.1, 0.3, 0.5}
+    assert len(full.seeds) >= 3 and {s.sampler for s in full.sweep} == {"ddim", "conditional", "repaint"}
+
+
+def test_evaluation_refuses_a_pretraining_table(tiny_checkpoint, tmp_path):
+    with pytest.raises(ValueError, match="pretraining table"):
+        run(_cfg("evaluation=tiny", "tables=[iris]", f"checkpoint={tiny_checkpoint}", f"output_dir={tmp_path}"))
+
+
+def test_a_missing_checkpoint_says_what_to_do(tmp_path):
+    with pytest.raises(FileNotFoundError, match="checkpoint=PATH"):
+        run(_cfg("evaluation=tiny", f"checkpoint={tmp_path}/none.safetensors", f"output_dir={tmp_path}"))
+
+
+def test_uninstallable_baselines_are_skipped_with_the_reason_and_unknown_ones_refused():
+    config = EvaluationConfig(
+        tables=("penguins",), tasks=("imputation", "classification"), max_rows=30, max_cols=5,
+        imputers=("mean", "hyperimpute"), classifiers=("tabpfn",), tabdiff=(),
+    )  # fmt: skip
+    results = evaluate(config, progress=False).set_index("method")
+    assert results.loc["mean", "status"] == "ok"
+    assert results.loc["hyperimpute", "status"] == "skipped" and "tensorflow" in results.loc["hyperimpute", "error"]
+    assert results.loc["tabpfn", "status"] == "skipped" and "weights" in results.loc["tabpfn", "error"]
+    with pytest.raises(ValueError, match="unknown imputation baseline"):
+        EvaluationConfig(imputers=("magic",))
