@@ -1,7 +1,7 @@
 # The same interpreter choice as scripts/setup.sh: the active virtualenv/conda env, else ./.venv
 PY ?= $(if $(VIRTUAL_ENV)$(CONDA_PREFIX),python,.venv/bin/python)
 
-.PHONY: setup test test-full lint format demo
+.PHONY: setup test test-full lint format demo evaluate
 
 setup:  ## create the environment and install torch + tabdiff[dev]
 	PY=$(PY) bash scripts/setup.sh
@@ -20,5 +20,9 @@ format:
 	$(PY) -m ruff format tabdiff tests scripts
 	$(PY) -m ruff check --fix tabdiff tests scripts
 
-demo:  ## the samplers against the closed-form Gaussian denoiser (until a checkpoint ships)
-	$(PY) scripts/analytic_check.py
+demo:  ## the main job on the shipped defaults: impute a bundled table with the bundled checkpoint
+	mkdir -p outputs/demo
+	$(PY) -m tabdiff.inference.cli impute data/tables/airquality.parquet -o outputs/demo/airquality_imputed.csv --seed 0
+
+evaluate:  ## zero-shot evaluation of the bundled checkpoint on the held-out tables (reduced setting, minutes)
+	$(PY) scripts/evaluate.py

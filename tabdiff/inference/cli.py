@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -74,7 +75,18 @@ def run_impute(args: argparse.Namespace) -> None:
     from tabdiff.inference.imputer import TabDiffImputer
 
     frame = read_table(args.input)
-    write_table(TabDiffImputer(**_estimator_options(args)).fit_transform(frame), args.output)
+    start = time.perf_counter()
+    filled = TabDiffImputer(**_estimator_options(args)).fit_transform(frame)
+    seconds = time.perf_counter() - start
+    write_table(filled, args.output)
+    if not args.quiet:
+        missing = frame.isna().sum()
+        print(
+            f"tabdiff impute: filled {int(missing.sum())} missing cells in {int((missing > 0).sum())} of "
+            f"{frame.shape[1]} columns ({frame.shape[0]} rows) in {seconds:.1f} s with sampler={args.sampler} "
+            f"-> {args.output}",
+            file=sys.stderr,
+        )
 
 
 def run_predict(args: argparse.Namespace) -> None:
