@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from abc import ABC, abstractmethod
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ TARGET = "__tabdiff_target__"  # the target column's name inside the model's tab
 MIN_QUANTILE_DRAWS = 16  # quantiles and intervals rest on at least this many draws
 
 
-class TabDiffPredictor(TabDiffEstimator):
+class TabDiffPredictor(TabDiffEstimator, ABC):
     """fit(X, y) keeps the labelled rows; predictions inpaint the target of the query rows."""
 
     _query_fraction = 0.5
@@ -48,8 +49,9 @@ class TabDiffPredictor(TabDiffEstimator):
             self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
         return self
 
+    @abstractmethod
     def _target_array(self, y: pd.Series) -> object:
-        raise NotImplementedError
+        """The target column as the encoder should see it (categories for a classifier, floats for a regressor)."""
 
     def _draws(
         self, X: object, *, n_members: int, n_samples: int, keep_draws: bool = False
