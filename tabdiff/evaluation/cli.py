@@ -1,7 +1,8 @@
 """The `tabdiff-evaluate` console script: Hydra over conf/evaluate.yaml, then `run(cfg)`.
 
-tabdiff-evaluate                              # reduced default: 30% MCAR, 1 seed, a few minutes on 2 cores
+tabdiff-evaluate                              # whole held-out tables, 30% MCAR, 1 seed, the ICL probe: minutes
 tabdiff-evaluate evaluation=full              # every rate x mechanism x seed, all baselines, sampler sweep
+tabdiff-evaluate evaluation=quick             # rows <= 200, columns <= 16: a first look in a minute
 tabdiff-evaluate evaluation=tiny              # CI: 2 tables, tiny row caps, seconds
 tabdiff-evaluate checkpoint=outputs/cpu_small/export/tabdiff.safetensors tables=[wine,penguins]
 """
@@ -15,6 +16,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from tabdiff.evaluation.baselines import BaselineOptions
+from tabdiff.evaluation.icl_probe import ProbeConfig
 from tabdiff.evaluation.methods import TabDiffSetting
 from tabdiff.evaluation.runner import EvaluationConfig, run_evaluation
 
@@ -42,6 +44,7 @@ def evaluation_config(cfg: DictConfig) -> EvaluationConfig:
         sweep_on=tuple((m, float(r)) for m, r in ours["sweep_on"]),
         test_fraction=supervised["test_fraction"],
         interval=supervised["interval"],
+        probe=ProbeConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in c["probe"].items()}),
         checkpoint=c.get("checkpoint"),
         device=c["device"],
     )

@@ -125,13 +125,17 @@ def tabdiff_regress(
     seed: int,
     interval: float,
     device: str = "cpu",
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(prediction, lower, upper) on the test rows; the bounds are the central `interval` quantiles."""
+    quantiles: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """(prediction, lower, upper) on the test rows; the bounds are the central `interval` quantiles
+    (None without `quantiles`)."""
     model = _estimators().TabDiffRegressor(
         checkpoint=checkpoint, **setting.estimator_kwargs(), device=device, progress=False, random_state=seed
     )
     model.fit(task.X_train, task.y_train)
     pred = np.asarray(model.predict(task.X_test), dtype=np.float64)
+    if not quantiles:
+        return pred, None, None
     q = [(1 - interval) / 2, (1 + interval) / 2]
     with warnings.catch_warnings():  # the one-step-ddim warning: the module docstring says what it means
         warnings.simplefilter("ignore", UserWarning)

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tabdiff.evaluation.icl_probe import probe_summary
+
 # (column, header, lower is better) per task; the first one orders the summary
 SUMMARY_METRICS = {
     "imputation": [("nrmse", "nRMSE", True), ("cat_accuracy", "cat. accuracy", False)],
@@ -102,6 +104,18 @@ def write_report(
             plot = paths.get(f"{task}_{setting}")
             if plot is not None:
                 lines += [f"![{task} {setting}]({plot.relative_to(out_dir)})", ""]
+    probe = probe_summary(results)
+    if not probe.empty:
+        lines += [
+            "## In-context learning probe (regression tables from known models)",
+            "",
+            "Mean R^2 over the probe tables of each family and number of context rows; `oracle` predicts E[y | x] "
+            "exactly (the Bayes-optimal R^2 of those test rows). The last columns are tabdiff's share of Ridge's "
+            "and of the oracle's mean R^2.",
+            "",
+            md_table(probe.reset_index()),
+            "",
+        ]
     lines += ["## Wall time per method (all runs)", "", md_table(_wall_times(results), index="method", digits=2), ""]
     if "quality_vs_time" in paths:
         lines += ["## Quality vs. time over tabdiff sampler settings", "",
@@ -135,6 +149,8 @@ def write_plots(results: pd.DataFrame, plot_dir: str | Path) -> dict[str, Path]:
     labels = {"imputation": ("nrmse", "normalized RMSE (lower is better)", 1.0),
               "classification": ("accuracy", "accuracy", None), "regression": ("r2", "R^2", 0.0)}  # fmt: skip
     for (task, setting), group in results.groupby(["task", "setting"], sort=False):
+        if task not in labels:
+            continue
         metric, ylabel, ref = labels[task]
         table = per_table(group, metric)
         if table.empty:

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from tabdiff.evaluation import baselines as bl
 from tabdiff.evaluation.baselines import MethodUnavailable
+from tabdiff.evaluation.icl_probe import ProbeConfig, ProbeTask, make_probe_tasks, r2_score
 from tabdiff.evaluation.methods import (
     TabDiffSetting,
     load_checkpoint,
@@ -30,6 +31,7 @@ from tabdiff.evaluation.methods import (
     warm_up,
 )
 from tabdiff.evaluation.supervised import (
+    SupervisedTask,
     align_proba,
     classification_metrics,
     make_supervised_tasks,
@@ -47,8 +49,9 @@ from tabdiff.evaluation.zero_shot import (
 from tabdiff.inference.checkpoint import LoadedCheckpoint
 
 log = logging.getLogger(__name__)
-TaskKind = Literal["imputation", "classification", "regression"]
-TASKS: tuple[TaskKind, ...] = ("imputation", "classification", "regression")
+TaskKind = Literal["imputation", "classification", "regression", "icl_probe"]
+TASKS: tuple[TaskKind, ...] = ("imputation", "classification", "regression", "icl_probe")
+PROBE_BASELINES = ("ridge", "hgb")  # the in-context-learning probe's regressors, next to the oracle
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,8 @@ class EvaluationConfig:
     tables: tuple[str, ...] | None = None  # held-out table names; None = all
     tasks: tuple[TaskKind, ...] = TASKS
     seeds: tuple[int, ...] = (0,)
-    max_rows: int = 200  # rows per table (subsampled per seed)
-    max_cols: int = 16  # columns per table (the first ones; supervised: the target plus max_cols - 1 features)
+    max_rows: int | None = None  # rows per table (subsampled per seed); None = the whole table
+    max_cols: int | None = None  # columns per table (the first ones; supervised: the target plus max_cols - 1 features)
     rates: tuple[float, ...] = (0.3,)  # imputation: fraction of observed cells hidden
     mechanisms: tuple[Mechanism, ...] = ("mcar",)
     imputers: tuple[bl.ImputerName, ...] = bl.IMPUTERS
@@ -69,6 +72,7 @@ class EvaluationConfig:
     sweep_on: tuple[tuple[Mechanism, float], ...] = (("mcar", 0.3),)
     test_fraction: float = 0.3  # supervised: share of rows held out as test rows
     interval: float = 0.8  # regression: central interval whose coverage is reported
+    probe: ProbeConfig = field(default_factory=ProbeConfig)  # the in-context-learning probe (task "icl_probe")
     checkpoint: str | None = None  # None = the bundled checkpoint (only loaded when a tabdiff method runs)
     device: str = "cpu"
 
@@ -154,6 +158,8 @@ RESULT_COLUMNS = [
     "n_samples",
     "n_ensemble",
     "denoiser_calls",
+    "probe_family",
+    "n_context",
     "error",
 ]
 
@@ -203,6 +209,9 @@ def _jobs(config: EvaluationConfig, checkpoint: LoadedCheckpoint | None) -> Iter
                 )
                 for task in tasks:
                     yield _supervised_job(task, seed, config, checkpoint)
+        if "icl_probe" in config.tasks:
+            for task in make_probe_tasks(config.probe, seed=seed):
+                yield _probe_job(task, seed, config, checkpoint)
 
 
 def _imputation_job(task, mechanism, rate, seed, settings, config, checkpoint) -> _Job:
@@ -284,6 +293,37 @@ def _supervised_job(task, seed, config, checkpoint) -> _Job:
 
     names, run = (config.classifiers, classifier) if task.kind == "classification" else (config.regressors, regressor)
     methods = [(name, "baseline", partial(run, name)) for name in names]
+    methods += [(s.name, "tabdiff", partial(ours, s)) for s in config.tabdiff]
+    return _Job(task, base, methods)
+
+
+def _probe_job(task: ProbeTask, seed: int, config: EvaluationConfig, checkpoint) -> _Job:
+    base = {
+        "table": task.name,
+        "task": "icl_probe",
+        "setting": f"{task.family}-{task.n_context}",
+        "seed": seed,
+        "n_rows": task.n_context + len(task.X_test),
+        "n_cols": task.X_train.shape[1] + 1,
+        "probe_family": task.family,
+        "n_context": task.n_context,
+    }
+
+    def scored(pred: np.ndarray) -> dict:
+        return {"r2": r2_score(task.y_test, pred)}
+
+    def regressor(name: str) -> dict:
+        model = bl.make_regressor(name, task.X_train, seed=seed, options=config.baseline_options)
+        return scored(model.fit(task.X_train, task.y_train).predict(task.X_test))
+
+    def ours(setting: TabDiffSetting) -> dict:
+        regression = SupervisedTask(task.name, "regression", task.X_train, task.y_train, task.X_test, task.y_test, None)
+        pred, _, _ = tabdiff_regress(checkpoint, setting, regression, seed=seed, interval=config.interval,
+                                     device=config.device, quantiles=False)  # fmt: skip
+        return _tabdiff_fields(setting) | scored(pred)
+
+    methods = [("oracle", "reference", lambda: scored(task.oracle_test))]
+    methods += [(name, "baseline", partial(regressor, name)) for name in PROBE_BASELINES]
     methods += [(s.name, "tabdiff", partial(ours, s)) for s in config.tabdiff]
     return _Job(task, base, methods)
 

@@ -44,12 +44,16 @@ def make_supervised_tasks(
     kind: SupervisedKind,
     *,
     tables: Sequence[str] | None = None,
-    max_rows: int = 200,
-    max_cols: int = 16,
+    max_rows: int | None = None,
+    max_cols: int | None = None,
     seed: int = 0,
     test_fraction: float = 0.3,
 ) -> list[SupervisedTask]:
-    """One task per held-out table of this kind (`tables` by name: the others are skipped)."""
+    """One task per held-out table of this kind (`tables` by name: the others are skipped).
+
+    `max_rows` / `max_cols` cap the rows (a random subset per seed) and columns (the target plus the first
+    `max_cols - 1` features); None keeps the whole table, as a user would give it.
+    """
     tasks = []
     for position, source in heldout_sources(tables):
         if source.entry.task != kind:
@@ -59,7 +63,7 @@ def make_supervised_tasks(
         frame = source.load()
         frame = frame[frame[target].notna()]
         frame = frame.iloc[np.sort(rng.permutation(len(frame))[:max_rows])]
-        features = [c for c in frame.columns if c != target][: max_cols - 1]
+        features = [c for c in frame.columns if c != target][: None if max_cols is None else max_cols - 1]
         X, y = frame[features], frame[target]
         classes = None
         if kind == "classification":

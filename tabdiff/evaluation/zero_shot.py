@@ -111,8 +111,8 @@ def _filled_codes(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 def make_tasks(
     *,
     missing_rate: float = 0.3,
-    max_rows: int = 200,
-    max_cols: int = 16,
+    max_rows: int | None = None,
+    max_cols: int | None = None,
     seed: int = 0,
     max_tables: int | None = None,
     mechanism: Mechanism = "mcar",
@@ -121,7 +121,8 @@ def make_tasks(
     """Tasks on held-out bundled tables (never the pretraining ones): `tables` by name, else the first `max_tables`.
 
     A table's rows and mask depend only on (seed, its position among the held-out tables), so a subset of
-    tables gets the same tasks as the full run.
+    tables gets the same tasks as the full run. `max_rows` (a random subset per seed) and `max_cols` (the
+    first columns) cap the table; None keeps it whole, as a user would give it.
     """
     tasks = []
     for position, source in heldout_sources(tables)[:max_tables]:

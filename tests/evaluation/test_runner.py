@@ -33,8 +33,12 @@ def test_tiny_setting_writes_results_report_and_plots(tiny_checkpoint, tmp_path)
     regression = on_disk[on_disk.task == "regression"]
     assert set(regression.table) == {"linnerud"} and set(regression.method) == {"ridge", "rf", "hgb", "tabdiff"}
     assert regression.set_index("method").coverage[["hgb", "tabdiff"]].notna().all()
+    probe = on_disk[on_disk.task == "icl_probe"]
+    assert set(probe.setting) == {"linear-16", "linear-48", "tree-16", "tree-48"}
+    assert set(probe.method) == {"oracle", "ridge", "hgb", "tabdiff"} and probe.r2.notna().all()
     report = (tmp_path / "report.md").read_text()
-    for heading in ("## Imputation: mcar-0.3", "## Classification", "## Regression", "## Wall time per method"):
+    for heading in ("## Imputation: mcar-0.3", "## Classification", "## Regression", "## In-context learning probe",
+                    "## Wall time per method"):  # fmt: skip
         assert heading in report
     for name in ("imputation_mcar-0.3", "classification_split-0.3", "regression_split-0.3", "quality_vs_time"):
         assert paths[name].is_file() and paths[name].stat().st_size > 1000
@@ -44,6 +48,11 @@ def test_every_named_setting_composes():
     for setting in ("reduced", "full", "tiny"):
         config = evaluation_config(_cfg(f"evaluation={setting}", "output_dir=/tmp/unused"))
         assert config.tabdiff and config.sweep
+    default = evaluation_config(_cfg("output_dir=/tmp/unused"))
+    assert default.max_rows is None and default.max_cols is None  # whole tables, as users have them
+    assert "icl_probe" in default.tasks and 256 in default.probe.context_rows
+    quick = evaluation_config(_cfg("evaluation=quick", "output_dir=/tmp/unused"))
+    assert (quick.max_rows, quick.max_cols) == (200, 16)
     full = evaluation_config(_cfg("evaluation=full", "output_dir=/tmp/unused"))
     assert set(full.mechanisms) == {"mcar", "mar", "mnar"} and set(full.rates) == {0.1, 0.3, 0.5}
     assert len(full.seeds) >= 3 and {s.sampler for s in full.sweep} == {"ddim", "conditional", "repaint"}
