@@ -89,7 +89,12 @@ def _estimators() -> SimpleNamespace:
 
 
 def tabdiff_impute(
-    checkpoint: LoadedCheckpoint, setting: TabDiffSetting, task: ImputationTask, *, seed: int, device: str = "cpu"
+    checkpoint: LoadedCheckpoint,
+    setting: TabDiffSetting,
+    task: ImputationTask,
+    *,
+    seed: int,
+    device: str | None = "cpu",
 ) -> pd.DataFrame:
     """The task's table with every unknown cell imputed by tabdiff with `setting`."""
     try:
@@ -124,7 +129,7 @@ def tabdiff_regress(
     *,
     seed: int,
     interval: float,
-    device: str = "cpu",
+    device: str | None = "cpu",
     quantiles: bool = True,
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """(prediction, lower, upper) on the test rows; the bounds are the central `interval` quantiles

@@ -8,23 +8,18 @@ that imputing column means scores about 1.0) and the accuracy over the masked ca
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-import lightning as L
 import numpy as np
 import pandas as pd
 import torch
-from lightning.pytorch.callbacks import Callback
 
 from tabdiff.data.manifest import BundledTable, bundled_tables
 from tabdiff.encoding import TableEncoder
 from tabdiff.inference.inpaint import Sampler, inpaint
 from tabdiff.prior.missingness import MissingnessConfig, column_signal, mar_mask, mcar_mask, mnar_mask
-
-log = logging.getLogger(__name__)
 
 Mechanism = Literal["mcar", "mar", "mnar"]
 
@@ -212,50 +207,3 @@ def impute_task(
         generator=generator,
     )
     return encoder.inverse_transform(cells[0].cpu(), index=task.frame.index)
-
-
-class ZeroShotImputation(Callback):
-    """Logs `val/zs_nrmse` (median over held-out tables) at every validation, with the EMA weights.
-
-    Place it after the EMA callback: it runs in `on_validation_epoch_start`, once EMA has swapped its
-    average in. Rank 0 only; the figure is cheap (one forward pass per table with the default sampler).
-    """
-
-    def __init__(
-        self,
-        *,
-        missing_rate: float = 0.3,
-        max_rows: int = 200,
-        max_cols: int = 16,
-        max_tables: int | None = None,
-        sampler: Sampler = "ddim",
-        n_steps: int = 1,
-        seed: int = 0,
-    ) -> None:
-        self.settings = {
-            "missing_rate": missing_rate,
-            "max_rows": max_rows,
-            "max_cols": max_cols,
-            "seed": seed,
-            "max_tables": max_tables,
-        }
-        self.sampler, self.n_steps, self.seed = sampler, n_steps, seed
-        self.tasks: list[ImputationTask] | None = None
-
-    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking or not trainer.is_global_zero:
-            return
-        if self.tasks is None:
-            self.tasks = make_tasks(**self.settings)
-        encoder = {k: v for k, v in (pl_module.hparams.get("encoder") or {}).items()}
-        scores = {}
-        for task in self.tasks:
-            imputed = impute_task(
-                pl_module.model, pl_module.diffusion, task, encoder_settings=encoder,
-                sampler=self.sampler, n_steps=self.n_steps, seed=self.seed,
-            )  # fmt: skip
-            scores[task.name] = normalized_rmse(task, imputed)
-        finite = [v for v in scores.values() if np.isfinite(v)]
-        median = float(np.median(finite)) if finite else float("nan")
-        pl_module.log("val/zs_nrmse", median, rank_zero_only=True)
-        log.info("zero-shot nRMSE (median %.4f): %s", median, {k: round(v, 3) for k, v in scores.items()})
