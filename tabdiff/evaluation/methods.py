@@ -41,6 +41,8 @@ class TabDiffSetting:
     jump_n_sample: int = 10  # repaint: resampling rounds
     n_samples: int = 1  # draws averaged per ensemble member
     n_ensemble: int = 4  # row/column permutations (fresh column ids) averaged
+    adapt_steps: int = 0  # fine-tuning steps on the table itself before inpainting (0: zero-shot)
+    adapt_lr: float = 1e-3  # their learning rate
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[\w.+=,\-\[\]]+", self.name):

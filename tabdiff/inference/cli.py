@@ -65,6 +65,7 @@ def _estimator_options(args: argparse.Namespace) -> dict:
         "n_ensemble": args.n_ensemble,
         "max_rows": args.max_rows,
         "max_cols": args.max_cols,
+        "adapt_steps": args.adapt_steps,
         "device": args.device,
         "progress": not args.quiet,
         "random_state": args.seed,
@@ -136,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--n-ensemble", type=int, default=4, help="ensemble members (row/column permutations)")
         sub.add_argument("--max-rows", type=int, default=512, help="rows per chunk the model sees at once")
         sub.add_argument("--max-cols", type=int, default=64, help="columns the model sees at once")
+        sub.add_argument(
+            "--adapt-steps",
+            type=int,
+            default=0,
+            help="fine-tune a copy of the model on this table first, at most N steps (default 0: none)",
+        )
         sub.add_argument("--device", help="cpu or cuda (default: cuda when available)")
         sub.add_argument("--seed", type=int, help="random seed (same seed, same output)")
         sub.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

@@ -43,6 +43,7 @@ class TabDiffImputer(TransformerMixin, TabDiffEstimator, auto_wrap_output_keys=N
         frame, kind = as_frame(X)
         self._load_checkpoint()
         self.encoder_ = self._new_encoder().fit(frame)
+        self._adapt(frame, target_col=None)
         self.context_ = frame.copy()  # the fitted rows, context of every later transform
         self.input_kind_ = kind
         self.n_features_in_ = frame.shape[1]

@@ -42,6 +42,7 @@ class TabDiffPredictor(TabDiffEstimator, ABC):
         train = frame.copy()
         train[TARGET] = self._target_array(y_series)
         self.encoder_ = self._new_encoder().fit(train)
+        self._adapt(train, target_col=train.shape[1] - 1)
         self.train_ = train  # X and y of the fitted rows: the labelled context of every prediction
         self.input_kind_ = kind
         self.n_features_in_ = frame.shape[1]

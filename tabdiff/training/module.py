@@ -21,6 +21,7 @@ from torch import nn
 
 from tabdiff.data.batch import TableBatch
 from tabdiff.diffusion import GaussianDiffusion
+from tabdiff.training.objective import denoising_losses
 
 Mode = Literal["unconditional", "conditional", "mixed"]
 
@@ -89,15 +90,6 @@ class TabDiffusionModule(L.LightningModule):
         checkpoint["tabdiff"] = self.export_config()
 
     # ---------------------------------------------------------------- steps
-    def _conditioned(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
-        """(B,) bool on the generator's device: which tables of the batch see their known cells."""
-        mode = self.hparams.mode
-        if mode == "conditional":
-            return torch.ones(batch_size, dtype=torch.bool, device=generator.device)
-        if mode == "unconditional":
-            return torch.zeros(batch_size, dtype=torch.bool, device=generator.device)
-        return torch.rand(batch_size, generator=generator, device=generator.device) >= self.hparams.p_unconditional
-
     def step_generator(self, *key: int) -> torch.Generator:
         """A generator on the model's device seeded by (seed, rank, *key): a resumed run draws the same t and noise."""
         seed = hash((self.hparams.seed, self.global_rank, *key)) % (2**63)
@@ -105,39 +97,13 @@ class TabDiffusionModule(L.LightningModule):
 
     def batch_losses(self, batch: TableBatch, generator: torch.Generator) -> dict[str, torch.Tensor]:
         """Mean losses over the tables of `batch` that have a loss cell; t, noise, ids and modes from `generator`."""
-        B, _, C, _ = batch.shape
-        device = batch.cells.device
-        T = self.diffusion.num_timesteps
-        t = torch.randint(0, T, (B,), generator=generator, device=generator.device)
-        conditioned = self._conditioned(B, generator)
-        top = conditioned & (torch.rand(B, generator=generator, device=generator.device) < self.hparams.p_top_t)
-        t = torch.where(top, T - 1, t)
-        conditioned = conditioned.to(device)
-        known = batch.known_mask & conditioned[:, None, None]
-        loss_mask = batch.loss_cells(conditioned)
-        # fresh random column ids per table: the network must tell columns apart without learning positions
-        col_ids = torch.randn(B, C, self.model.config.id_dim, generator=generator, device=generator.device)
-        noise = torch.randn(batch.shape, generator=generator, device=generator.device)
-
-        def model_fn(x_t: torch.Tensor, t_model: torch.Tensor) -> torch.Tensor:
-            return self._forward(
-                x_t,
-                t_model,
-                known_mask=known,
-                x_known=batch.cells,
-                channel_mask=batch.channel_mask,
-                column_kind=batch.column_kind,
-                row_pad_mask=batch.row_pad_mask,
-                col_pad_mask=batch.col_pad_mask,
-                col_ids=col_ids.to(device),
-            )
-
-        terms = self.diffusion.training_losses(
-            model_fn, batch.cells, t.to(device), noise=noise.to(device), loss_mask=loss_mask
+        p_unconditional = {"conditional": 0.0, "unconditional": 1.0}.get(
+            self.hparams.mode, self.hparams.p_unconditional
         )
-        has_loss = loss_mask.flatten(1).any(dim=1).to(batch.cells.dtype)  # (B,)
-        weight = has_loss / has_loss.sum().clamp(min=1.0)
-        return {name: (value * weight).sum() for name, value in terms.items()}
+        return denoising_losses(
+            self._forward, self.diffusion, batch, generator,
+            p_unconditional=p_unconditional, p_top_t=self.hparams.p_top_t, id_dim=self.model.config.id_dim,
+        )  # fmt: skip
 
     def training_step(self, batch: TableBatch, batch_idx: int) -> torch.Tensor:
         losses = self.batch_losses(batch, self.step_generator(self.global_step))

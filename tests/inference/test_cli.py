@@ -38,6 +38,10 @@ def test_impute_parquet_with_sampler_options(checkpoint_path, tmp_path):
             "--n-steps", "2", "--n-samples", "2", "--n-ensemble", "2", *OPTIONS]  # fmt: skip
     assert main(args) == 0
     assert not pd.read_parquet(out).isna().any().any()
+    adapted = tmp_path / "adapted.parquet"
+    assert main(["impute", str(source), "-o", str(adapted), "--checkpoint", checkpoint_path, "--adapt-steps", "3",
+                 *OPTIONS]) == 0  # fmt: skip
+    assert not pd.read_parquet(adapted).isna().any().any()
 
 
 @pytest.mark.parametrize(("target", "task"), [("obj", "classification"), ("f", "regression")])
