@@ -6,12 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _tables import FAST, assert_known_cells_identical, mixed_frame
 
 from tabdiff import TabDiffClassifier, TabDiffImputer, TabDiffRegressor
 from tabdiff.encoding import TableEncoder
 from tabdiff.inference.adapt import AdaptSettings, _batch, adapt
-
-from _tables import FAST, assert_known_cells_identical, mixed_frame
 
 
 def _weights(checkpoint) -> dict[str, torch.Tensor]:
