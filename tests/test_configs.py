@@ -34,7 +34,8 @@ def test_diffusion_default_is_the_repaint_setting():
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_composes_and_resolves(experiment, tmp_path):
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("pretrain", overrides=[f"experiment={experiment}", f"output_dir={tmp_path}"])
+        required = {"finetune": ["tables=data/tables"]}.get(experiment, [])  # the user's folder is mandatory
+        cfg = compose("pretrain", overrides=[f"experiment={experiment}", f"output_dir={tmp_path}", *required])
     resolved = OmegaConf.to_container(cfg, resolve=True)
     assert resolved["name"] == experiment
     assert resolved["encoder"]["max_categories"] == resolved["model"]["n_channels"]

@@ -129,6 +129,36 @@ def collect_sources(*groups: TableSource | Iterable[Any]) -> list[TableSource]:
     return sources
 
 
+def user_tables(
+    folder: str | Path | None = None, *, openml_ids: Iterable[int] = (), hf_datasets: Iterable[str] = ()
+) -> list[TableSource]:
+    """A user's table collection for fine-tuning: every .csv / .parquet file in `folder` (sorted by name),
+    OpenML data sets by id and Hugging Face `datasets` repos (train split); the remote ones are fetched on
+    first load and cached (`tabdiff.data.remote`)."""
+    sources: list[TableSource] = []
+    if folder is not None:
+        root = Path(folder).expanduser()
+        if not root.is_dir():
+            raise ValueError(f"tables folder {str(root)!r} does not exist; pass a folder of .csv / .parquet files")
+        files = sorted(p for p in root.iterdir() if p.is_file() and _is_table_file(p))
+        if not files:
+            raise ValueError(f"tables folder {str(root)!r} holds no .csv or .parquet file")
+        sources += [LocalFileTable(path) for path in files]
+    if openml_ids or hf_datasets:
+        from tabdiff.data.remote import HuggingFaceTable, OpenMLTable
+
+        sources += [OpenMLTable(int(i)) for i in openml_ids]
+        sources += [HuggingFaceTable(repo) for repo in hf_datasets]
+    if not sources:
+        raise ValueError("no tables given: pass a folder, OpenML ids or Hugging Face datasets")
+    return collect_sources(sources)
+
+
+def _is_table_file(path: Path) -> bool:
+    suffixes = [s.lower() for s in path.suffixes]
+    return any(s in suffixes for s in (".csv", ".parquet", ".pq"))
+
+
 def _flatten(group: object) -> list[TableSource]:
     if isinstance(group, TableSource):
         return [group]

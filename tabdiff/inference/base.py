@@ -159,7 +159,7 @@ class TabDiffEstimator(BaseEstimator):
             return
         _, limits = self._settings()
         settings = AdaptSettings(steps=int(self.adapt_steps), lr=float(self.adapt_lr),
-                                 max_rows=min(limits.max_rows, 256), max_cols=limits.max_cols)  # fmt: skip
+                                 max_rows=min(limits.max_rows, 128), max_cols=limits.max_cols)  # fmt: skip
         result = adapt(self.checkpoint_, self.encoder_.transform(table), settings=settings, rng=self._rng(),
                        target_col=target_col, progress=bool(self.progress))  # fmt: skip
         self.checkpoint_ = result.checkpoint
