@@ -167,6 +167,7 @@ def probe_summary(results: pd.DataFrame, *, reference: str = "ridge", method: st
     ok = results[(results.task == "icl_probe") & (results.status == "ok")]
     if ok.empty:
         return pd.DataFrame()
+    ok = ok.astype({"n_context": int})  # a float column in a results frame that also holds other tasks
     means = ok.pivot_table(index=["probe_family", "n_context"], columns="method", values="r2", aggfunc="mean")
     if method in means and reference in means:
         means[f"{method} / {reference}"] = means[method] / means[reference]
