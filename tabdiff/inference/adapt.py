@@ -7,14 +7,16 @@ objective (`tabdiff.training.objective`) on the hidden cells. Cells the estimato
 the table, so they are never a loss cell: the model never sees an answer.
 
 Early stopping on held-back cells: before training, `holdout` of the hideable cells are set aside: never a
-loss cell, scored every `eval_every` steps by the one-pass estimate (the default sampler) with them hidden.
-The weights with the lowest held-back error win, the pretrained ones included: adaptation that does not help
-on the held-back cells changes nothing.
+loss cell, scored every `eval_every` steps by the one-pass estimate (the default sampler) with them hidden, in
+one sub-table of up to `eval_rows` rows. The weights with the lowest held-back error win, the pretrained ones
+included, and only a drop of `min_improvement` or more counts (a noisy score would otherwise pick lucky
+weights): adaptation that does not help on the held-back cells changes nothing.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,8 +42,10 @@ class AdaptSettings:
     hide_range: tuple[float, float] = (0.1, 0.5)  # share of a sub-table's hideable cells hidden, uniform per table
     p_top_t: float = 0.5  # share of tables trained at t = T-1 (the one-pass point the estimators use)
     holdout: float = 0.1  # share of the hideable cells held back for early stopping
+    eval_rows: int = 512  # rows of the one sub-table that scores the held-back cells (all rows of smaller tables)
     eval_every: int = 10  # steps between held-back scores
     patience: int = 3  # scores without improvement before stopping
+    min_improvement: float = 0.005  # relative drop of the held-back error that counts as an improvement
     grad_clip: float = 1.0
 
 
@@ -75,7 +79,8 @@ def adapt(
     model = copy.deepcopy(checkpoint.model)
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(int(rng.integers(2**63)))
-    val_batch = _batch(encoded, observed, hideable & ~holdout, holdout, settings, rng, device, hide=False)[0]
+    scoring = dataclasses.replace(settings, batch_size=1, max_rows=settings.eval_rows)
+    val_batch = _batch(encoded, observed, hideable & ~holdout, holdout, scoring, rng, device, hide=False)[0]
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.0)
 
     def score() -> float:
@@ -102,7 +107,7 @@ def adapt(
             error = score()
             history.append((step, error))
             bar.set_postfix(heldout=f"{error:.4f}", best=f"{best:.4f}")
-            if error < best:
+            if error < best * (1 - settings.min_improvement):
                 best, best_step, stale = error, step, 0
                 best_state = copy.deepcopy(model.state_dict())
             else:
