@@ -52,8 +52,9 @@ def main() -> None:
     methods = {
         "mean": lambda: given.fillna(given.mean()),
         "knn": lambda: pd.DataFrame(KNNImputer(n_neighbors=5).fit_transform(given), columns=given.columns),
-        "tabdiff": lambda: TabDiffImputer(args.checkpoint, n_ensemble=args.n_ensemble, progress=False,
-                                          random_state=args.seed).fit_transform(given),  # fmt: skip
+        "tabdiff": lambda: TabDiffImputer(
+            args.checkpoint, n_ensemble=args.n_ensemble, progress=False, random_state=args.seed
+        ).fit_transform(given),  # fmt: skip
     }
     print(f"{'method':<10}{'nRMSE':>8}{'wall s':>9}")
     for name, run in methods.items():
