@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +43,7 @@ class AdaptSettings:
     hide_range: tuple[float, float] = (0.1, 0.5)  # share of a sub-table's hideable cells hidden, uniform per table
     p_top_t: float = 0.5  # share of tables trained at t = T-1 (the one-pass point the estimators use)
     holdout: float = 0.1  # share of the hideable cells held back for early stopping
+    min_holdout_cells: int = 24  # fewer held-back cells than this cannot tell help from harm: no adaptation
     eval_rows: int = 512  # rows of the one sub-table that scores the held-back cells (all rows of smaller tables)
     eval_every: int = 10  # steps between held-back scores
     patience: int = 3  # scores without improvement before stopping
@@ -51,7 +53,8 @@ class AdaptSettings:
 
 @dataclass(frozen=True)
 class AdaptResult:
-    checkpoint: LoadedCheckpoint  # the adapted copy (the input checkpoint is never modified)
+    checkpoint: LoadedCheckpoint  # the adapted copy (the input checkpoint is never modified; it is returned as
+    # it is when the table is too small to adapt on)
     best_step: int  # the step whose weights were kept (0 = the pretrained weights)
     steps_run: int
     history: list[tuple[int, float]]  # (step, held-back error) at each score
@@ -76,6 +79,15 @@ def adapt(
     if target_col is not None:
         hideable[:, np.arange(observed.shape[1]) != target_col] = False
     holdout = hideable & (rng.random(observed.shape) < settings.holdout)
+    if holdout.sum() < settings.min_holdout_cells:
+        warnings.warn(
+            f"adaptation skipped: the table has {int(hideable.sum())} cells to learn from, too few to hold back "
+            f"{settings.min_holdout_cells} for early stopping (measured: a 14-row table lost R^2 to adaptation); "
+            f"the pretrained model is used as it is",
+            UserWarning,
+            stacklevel=3,
+        )
+        return AdaptResult(checkpoint, 0, 0, [])
     model = copy.deepcopy(checkpoint.model)
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(int(rng.integers(2**63)))

@@ -158,8 +158,9 @@ class TabDiffEstimator(BaseEstimator):
         if self.adapt_steps == 0:
             return
         _, limits = self._settings()
-        settings = AdaptSettings(steps=int(self.adapt_steps), lr=float(self.adapt_lr),
-                                 max_rows=min(limits.max_rows, 128), max_cols=limits.max_cols)  # fmt: skip
+        # prediction holds back a quarter of the targets: a tenth of a few hundred rows is too few to score
+        settings = AdaptSettings(steps=int(self.adapt_steps), lr=float(self.adapt_lr), max_rows=min(limits.max_rows, 128),
+                                 max_cols=limits.max_cols, holdout=0.1 if target_col is None else 0.25)  # fmt: skip
         result = adapt(self.checkpoint_, self.encoder_.transform(table), settings=settings, rng=self._rng(),
                        target_col=target_col, progress=bool(self.progress))  # fmt: skip
         self.checkpoint_ = result.checkpoint

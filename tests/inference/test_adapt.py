@@ -74,7 +74,7 @@ def test_training_batches_hide_only_observed_cells_and_in_prediction_only_the_ta
 
 
 def test_imputer_with_adaptation_keeps_known_cells_and_is_reproducible(tiny):
-    frame = mixed_frame(40, seed=3)
+    frame = mixed_frame(60, seed=3)
     first = TabDiffImputer(tiny, adapt_steps=6, **FAST).fit(frame)
     out = first.transform(frame)
     assert_known_cells_identical(frame, out)
@@ -87,14 +87,22 @@ def test_imputer_with_adaptation_keeps_known_cells_and_is_reproducible(tiny):
 
 def test_predictors_adapt_on_their_training_rows(tiny):
     rng = np.random.default_rng(0)
-    X = pd.DataFrame(rng.normal(size=(50, 3)), columns=["a", "b", "c"])
+    X = pd.DataFrame(rng.normal(size=(130, 3)), columns=["a", "b", "c"])
     y = X.a * 2 - X.b
-    reg = TabDiffRegressor(tiny, adapt_steps=5, **FAST).fit(X[:40], y[:40])
-    assert reg.predict(X[40:]).shape == (10,) and len(reg.adapt_history_) >= 2
+    reg = TabDiffRegressor(tiny, adapt_steps=5, **FAST).fit(X[:120], y[:120])
+    assert reg.predict(X[120:]).shape == (10,) and len(reg.adapt_history_) >= 2
     labels = np.where(y > 0, "pos", "neg")
-    clf = TabDiffClassifier(tiny, adapt_steps=5, **FAST).fit(X[:40], labels[:40])
-    proba = clf.predict_proba(X[40:])
+    clf = TabDiffClassifier(tiny, adapt_steps=5, **FAST).fit(X[:120], labels[:120])
+    proba = clf.predict_proba(X[120:])
     assert proba.shape == (10, 2) and np.allclose(proba.sum(axis=1), 1.0)
+
+
+def test_a_table_too_small_to_hold_cells_back_is_not_adapted(tiny):
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(20, 2)), columns=["a", "b"])
+    with pytest.warns(UserWarning, match="adaptation skipped"):
+        reg = TabDiffRegressor(tiny, adapt_steps=5, **FAST).fit(X[:14], X.a[:14] - X.b[:14])
+    assert reg.checkpoint_ is tiny and reg.adapt_history_ == []
 
 
 @pytest.mark.parametrize(("name", "value"), [("adapt_steps", -1), ("adapt_steps", 1.5), ("adapt_lr", 0.0)])
