@@ -23,6 +23,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
+from sklearn.metrics import r2_score  # noqa: F401 - the probe's score, re-exported for its users
 
 ProbeFamily = Literal["linear", "glm", "tree"]
 PROBE_FAMILIES: tuple[ProbeFamily, ...] = ("linear", "glm", "tree")
@@ -88,8 +89,7 @@ def _task(rng: np.random.Generator, family: ProbeFamily, n_context: int, index: 
         y = mu + rng.standard_normal(n) * _noise_sd(np.var(mu_ref), config.optimal_r2)
     elif family == "glm":
         direction = rng.standard_normal(d)
-        eta_ref = reference @ direction
-        direction /= np.std(eta_ref)
+        direction /= np.std(reference @ direction)  # a standardized linear predictor
         scale, intercept = _poisson_calibration(reference @ direction, config.optimal_r2)
         mu = np.exp(intercept + scale * (X @ direction))
         y = rng.poisson(mu).astype(np.float64)
@@ -153,12 +153,6 @@ def _random_tree(rng: np.random.Generator, d: int, depth: int):
         return leaves[node - n_internal]
 
     return predict
-
-
-def r2_score(y: np.ndarray, pred: np.ndarray) -> float:
-    y, pred = np.asarray(y, dtype=np.float64), np.asarray(pred, dtype=np.float64)
-    sst = float(np.sum((y - y.mean()) ** 2))
-    return 1.0 - float(np.sum((y - pred) ** 2)) / sst if sst > 0 else float("nan")
 
 
 def probe_summary(results: pd.DataFrame, *, reference: str = "ridge", method: str = "tabdiff") -> pd.DataFrame:
