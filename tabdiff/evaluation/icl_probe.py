@@ -25,6 +25,8 @@ import pandas as pd
 from scipy.optimize import brentq
 from sklearn.metrics import r2_score  # noqa: F401 - the probe's score, re-exported for its users
 
+from tabdiff.evaluation.supervised import SupervisedTask
+
 ProbeFamily = Literal["linear", "glm", "tree"]
 PROBE_FAMILIES: tuple[ProbeFamily, ...] = ("linear", "glm", "tree")
 
@@ -60,6 +62,10 @@ class ProbeTask:
     X_test: pd.DataFrame
     y_test: pd.Series
     oracle_test: np.ndarray  # (n_test,) E[y | x] on the test rows
+
+    def as_supervised(self) -> SupervisedTask:
+        """The same rows as a regression task, as the evaluation's regressors take them."""
+        return SupervisedTask(self.name, "regression", self.X_train, self.y_train, self.X_test, self.y_test, None)
 
 
 def make_probe_tasks(config: ProbeConfig, *, seed: int = 0) -> list[ProbeTask]:

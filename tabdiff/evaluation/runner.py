@@ -31,7 +31,6 @@ from tabdiff.evaluation.methods import (
     warm_up,
 )
 from tabdiff.evaluation.supervised import (
-    SupervisedTask,
     align_proba,
     classification_metrics,
     make_supervised_tasks,
@@ -317,8 +316,7 @@ def _probe_job(task: ProbeTask, seed: int, config: EvaluationConfig, checkpoint)
         return scored(model.fit(task.X_train, task.y_train).predict(task.X_test))
 
     def ours(setting: TabDiffSetting) -> dict:
-        regression = SupervisedTask(task.name, "regression", task.X_train, task.y_train, task.X_test, task.y_test, None)
-        pred, _, _ = tabdiff_regress(checkpoint, setting, regression, seed=seed, interval=config.interval,
+        pred, _, _ = tabdiff_regress(checkpoint, setting, task.as_supervised(), seed=seed, interval=config.interval,
                                      device=config.device, quantiles=False)  # fmt: skip
         return _tabdiff_fields(setting) | scored(pred)
 

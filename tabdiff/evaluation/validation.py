@@ -21,7 +21,6 @@ from lightning.pytorch.callbacks import Callback
 from tabdiff.evaluation.baselines import make_regressor
 from tabdiff.evaluation.icl_probe import ProbeConfig, ProbeTask, make_probe_tasks, r2_score
 from tabdiff.evaluation.methods import TabDiffSetting, tabdiff_impute, tabdiff_regress
-from tabdiff.evaluation.supervised import SupervisedTask
 from tabdiff.evaluation.zero_shot import ImputationTask, make_tasks, normalized_rmse
 from tabdiff.inference.checkpoint import LoadedCheckpoint
 from tabdiff.inference.inpaint import Sampler
@@ -93,8 +92,7 @@ class TransferValidation(Callback):
                      float(np.mean(r2)), self.ridge_r2)  # fmt: skip
 
     def _predict(self, checkpoint: LoadedCheckpoint, task: ProbeTask) -> np.ndarray:
-        regression = SupervisedTask(task.name, "regression", task.X_train, task.y_train, task.X_test, task.y_test, None)
-        pred, _, _ = tabdiff_regress(checkpoint, self.setting, regression, seed=self.seed, interval=0.8,
+        pred, _, _ = tabdiff_regress(checkpoint, self.setting, task.as_supervised(), seed=self.seed, interval=0.8,
                                      device=None, quantiles=False)  # fmt: skip
         return pred
 
