@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -54,18 +55,38 @@ def _build(config: dict[str, Any], state_dict: dict[str, torch.Tensor], source: 
     return LoadedCheckpoint(model=model.eval(), diffusion=diffusion, config=config)
 
 
+def read_lightning_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The contents of a Lightning `.ckpt` written by tabdiff's training, unpickled with `weights_only=True`.
+
+    A `.ckpt` is a pickle, and a pickle can run code when it is loaded; PyTorch's weights-only unpickler accepts
+    only tensors and plain containers (which is all tabdiff's checkpoints hold) and refuses anything else
+    before it runs. A refused file gets a ValueError that says how to get a safe export instead.
+    """
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "global" not in str(err).lower():  # garbage bytes, not a refused Python object
+            raise ValueError(f"{path} is not a readable Lightning checkpoint (UnpicklingError)") from None
+        raise ValueError(
+            f"{path} was refused: it holds Python objects other than tensors and plain containers, which could run "
+            f"code when loaded, so tabdiff does not unpickle it. Use a .safetensors export instead (tabdiff's "
+            f"training writes one to outputs/<run>/export/); only if you trust the file, export it yourself with "
+            f"torch.load(weights_only=False) and tabdiff.training.export.export_weights"
+        ) from None
+    except Exception as err:  # noqa: BLE001 - any other failure means a corrupt or foreign file
+        raise ValueError(f"{path} is not a readable Lightning checkpoint ({type(err).__name__})") from None
+    if not isinstance(checkpoint, dict) or "tabdiff" not in checkpoint or "state_dict" not in checkpoint:
+        raise ValueError(f"{path} has no 'tabdiff' settings: it was not written by tabdiff's training")
+    return checkpoint
+
+
 def load_exported(path: str | Path, *, device: torch.device | str = "cpu") -> LoadedCheckpoint:
     """Load `x.safetensors` and its sidecar `x.json`, or a Lightning `.ckpt` written by tabdiff's training."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}")
     if path.suffix == ".ckpt":
-        try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as err:  # noqa: BLE001 - any unpickling failure means a corrupt file
-            raise ValueError(f"{path} is not a readable Lightning checkpoint ({err})") from err
-        if not isinstance(checkpoint, dict) or "tabdiff" not in checkpoint:
-            raise ValueError(f"{path} has no 'tabdiff' settings: it was not written by tabdiff's training")
+        checkpoint = read_lightning_checkpoint(path)
         state = {k[len("model.") :]: v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")}
         loaded = _build(checkpoint["tabdiff"], state, path)
     else:

@@ -1,50 +1,30 @@
-"""`tabdiff` command line: impute a table, or predict a target column, from CSV / Parquet files.
+"""`tabdiff` command line: impute a table, or predict a target column, from CSV / Parquet / Feather / Excel files.
 
     tabdiff impute INPUT.csv -o OUTPUT.csv [--checkpoint PATH] [--sampler ddim] [--n-steps N] ...
     tabdiff predict --target COL --train TRAIN.csv --test TEST.csv -o OUT.csv [--task classification]
 
 `predict` picks the task from the training target when --task is not given: a non-numeric or boolean
 target, or an integer one with at most 10 distinct values, is classification; anything else regression.
-Classification writes the predicted class and one `proba_<class>` column per class. Bad paths, columns or
-settings exit with status 2 and a one-line message.
+Classification writes the predicted class and one `proba_<class>` column per class. CSV dialects are
+sniffed (see `tabdiff.inference.files`; `--sep` / `--decimal` override). Any failure exits with status 2
+and a one-line message (TABDIFF_DEBUG=1 shows the traceback); warnings are one line each.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
-from pathlib import Path
+import warnings
 
 import pandas as pd
 from pandas.api import types as ptypes
 
+from tabdiff.inference.files import SUFFIXES, read_table, write_table
 from tabdiff.inference.inpaint import SAMPLERS
 
 MAX_INTEGER_CLASSES = 10  # an integer target with at most this many distinct values is a class label
-
-
-def read_table(path: str) -> pd.DataFrame:
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
-    if file.suffix == ".parquet":
-        return pd.read_parquet(file)
-    if file.suffix in (".csv", ".txt"):
-        return pd.read_csv(file)
-    raise ValueError(f"{path}: expected a .csv or .parquet file")
-
-
-def write_table(frame: pd.DataFrame, path: str) -> None:
-    file = Path(path)
-    if file.suffix not in (".csv", ".parquet"):
-        raise ValueError(f"output {path}: expected a .csv or .parquet file name")
-    if not file.parent.is_dir():
-        raise FileNotFoundError(f"output folder {file.parent} does not exist")
-    if file.suffix == ".parquet":
-        frame.to_parquet(file)
-    else:
-        frame.to_csv(file, index=False)
 
 
 def pick_task(target: pd.Series) -> str:
@@ -75,11 +55,12 @@ def _estimator_options(args: argparse.Namespace) -> dict:
 def run_impute(args: argparse.Namespace) -> None:
     from tabdiff.inference.imputer import TabDiffImputer
 
-    frame = read_table(args.input)
+    source = read_table(args.input, sep=args.sep, decimal=args.decimal)
+    frame = source.frame
     start = time.perf_counter()
     filled = TabDiffImputer(**_estimator_options(args)).fit_transform(frame)
     seconds = time.perf_counter() - start
-    write_table(filled, args.output)
+    write_table(filled, args.output, like=source)
     if not args.quiet:
         missing = frame.isna().sum()
         print(
@@ -93,7 +74,8 @@ def run_impute(args: argparse.Namespace) -> None:
 def run_predict(args: argparse.Namespace) -> None:
     from tabdiff.inference.predictors import TabDiffClassifier, TabDiffRegressor
 
-    train, test = read_table(args.train), read_table(args.test)
+    source = read_table(args.train, sep=args.sep, decimal=args.decimal)
+    train, test = source.frame, read_table(args.test, sep=args.sep, decimal=args.decimal).frame
     if args.target not in train.columns:
         raise ValueError(f"target column {args.target!r} is not in {args.train} (columns: {list(train.columns)[:20]})")
     features = [c for c in train.columns if c != args.target]
@@ -111,17 +93,17 @@ def run_predict(args: argparse.Namespace) -> None:
             out[f"proba_{label}"] = proba[:, k]
     else:
         out[args.target] = estimator.predict(test[features])
-    write_table(out, args.output)
+    write_table(out, args.output, like=source)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tabdiff", description="In-context imputation and prediction with tabdiff.")
     commands = parser.add_subparsers(dest="command", required=True)
     impute = commands.add_parser("impute", help="fill the missing cells of a CSV / Parquet table")
-    impute.add_argument("input", help="the table (.csv or .parquet); empty cells are missing")
+    impute.add_argument("input", help=f"the table ({' '.join(SUFFIXES)}); empty cells are missing")
     predict = commands.add_parser("predict", help="predict a target column of TEST from TRAIN")
     predict.add_argument("--target", required=True, help="the target column of TRAIN")
-    predict.add_argument("--train", required=True, help="labelled rows (.csv or .parquet)")
+    predict.add_argument("--train", required=True, help="labelled rows (a table file, as for impute)")
     predict.add_argument("--test", required=True, help="rows to predict (a target column there is ignored)")
     predict.add_argument(
         "--task", choices=["classification", "regression"],
@@ -129,7 +111,16 @@ def build_parser() -> argparse.ArgumentParser:
         f"{MAX_INTEGER_CLASSES} distinct values; regression otherwise",
     )  # fmt: skip
     for sub in (impute, predict):
-        sub.add_argument("-o", "--output", required=True, help="where to write the result (.csv or .parquet)")
+        sub.add_argument(
+            "-o",
+            "--output",
+            required=True,
+            help="where to write the result (.csv, .tsv, .parquet, .feather or .xlsx; a CSV keeps the input's separator)",
+        )
+        sub.add_argument(
+            "--sep", help="CSV separator, e.g. ';' or '\\t' (default: sniffed among , ; tab |)", type=_separator
+        )
+        sub.add_argument("--decimal", choices=[".", ","], help="CSV decimal mark (default: ',' when sniffed)")
         sub.add_argument("--checkpoint", help="a .safetensors export or .ckpt (default: the bundled checkpoint)")
         sub.add_argument("--sampler", choices=list(SAMPLERS), default="ddim")
         sub.add_argument("--n-steps", type=int, help="sampling steps (default: ddim 1, conditional 50, repaint 250)")
@@ -149,13 +140,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _separator(text: str) -> str:
+    sep = {"\\t": "\t", "tab": "\t"}.get(text, text)
+    if len(sep) != 1:
+        raise argparse.ArgumentTypeError(f"a separator is one character (or '\\t'), got {text!r}")
+    return sep
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; any failure is one line on stderr and exit status 2 (TABDIFF_DEBUG=1 shows the traceback)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+
+    def one_line(message, category, filename, lineno, file=None, line=None):  # warnings as one line each
+        print(f"tabdiff {args.command}: warning: {message}", file=sys.stderr)
+
     try:
-        (run_impute if args.command == "impute" else run_predict)(args)
-    except (FileNotFoundError, ValueError, TypeError, OSError) as err:
-        print(f"tabdiff {args.command}: error: {err}", file=sys.stderr)
+        with warnings.catch_warnings():
+            warnings.showwarning = one_line
+            (run_impute if args.command == "impute" else run_predict)(args)
+    except Exception as err:  # noqa: BLE001 - the CLI's contract: one line, status 2
+        if os.environ.get("TABDIFF_DEBUG"):
+            raise
+        known = isinstance(err, (FileNotFoundError, ValueError, TypeError, OSError))
+        detail = " ".join(str(err).split()) or type(err).__name__
+        prefix = "" if known else f"{type(err).__name__}: "
+        print(f"tabdiff {args.command}: error: {prefix}{detail}", file=sys.stderr)
         return 2
     return 0
 

@@ -15,6 +15,8 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
+from tabdiff.inference.checkpoint import read_lightning_checkpoint
+
 MODEL_PREFIX = "model."  # where TabDiffusionModule keeps the denoiser in its state_dict
 
 
@@ -42,8 +44,6 @@ def export_model(model: nn.Module, config: dict[str, Any], path: str | Path) -> 
 
 def export_lightning_checkpoint(ckpt_path: str | Path, path: str | Path) -> Path:
     """Export the denoiser weights (EMA when trained with it) of a Lightning `.ckpt` written by tabdiff."""
-    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-    if "tabdiff" not in checkpoint:
-        raise ValueError(f"{ckpt_path} has no 'tabdiff' settings: it was not written by tabdiff's training module")
+    checkpoint = read_lightning_checkpoint(ckpt_path)  # weights_only: a planted pickle is refused, not run
     state = {k[len(MODEL_PREFIX) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(MODEL_PREFIX)}
     return export_weights(state, checkpoint["tabdiff"], path)

@@ -75,7 +75,7 @@ def test_task_rule():
     ("args", "message"),
     [
         (["impute", "missing.csv", "-o", "out.csv"], "no such file: missing.csv"),
-        (["impute", "{table}", "-o", "out.xlsx"], "expected a .csv or .parquet file name"),
+        (["impute", "{table}", "-o", "out.json"], "expected a .csv, .tsv, .parquet"),
         (["predict", "--target", "nope", "--train", "{table}", "--test", "{table}", "-o", "o.csv"], "'nope' is not in"),
     ],
 )
