@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
+from tabdiff.encoding.temporal import is_temporal, ticks_of
+
 
 class ColumnKind(IntEnum):
     """How a column is coded; the values are the ones stored in ``EncodedTable.column_kind``."""
@@ -33,13 +35,13 @@ def infer_kind(column: pd.Series, *, name: Hashable, force_categorical: bool) ->
         return ColumnKind.CATEGORICAL
     if ptypes.is_complex_dtype(dtype):
         raise ValueError(f"column {name!r} has complex dtype {dtype}; split it into real and imaginary float columns")
-    if ptypes.is_datetime64_any_dtype(dtype) or isinstance(dtype, pd.PeriodDtype):
+    if isinstance(dtype, pd.PeriodDtype):
         raise ValueError(
-            f"column {name!r} has dtype {dtype}, which the encoder does not take; convert it to numbers "
-            f"(e.g. days since a reference date) or to calendar parts (year, month, weekday as category)"
+            f"column {name!r} has dtype {dtype}, which the encoder does not take; convert it to timestamps "
+            f"(`.dt.to_timestamp()`) or to numbers"
         )
-    if ptypes.is_timedelta64_dtype(dtype):
-        raise ValueError(f"column {name!r} has dtype {dtype}; convert it to numbers, e.g. `.dt.total_seconds()`")
+    if is_temporal(dtype):
+        return ColumnKind.NUMERIC  # coded from its ticks (encoding/temporal.py)
     if ptypes.is_integer_dtype(dtype) or ptypes.is_float_dtype(dtype):
         return ColumnKind.CATEGORICAL if force_categorical else ColumnKind.NUMERIC
     if ptypes.is_string_dtype(dtype) or ptypes.is_object_dtype(dtype):
@@ -59,6 +61,8 @@ def column_values(column: pd.Series, *, name: Hashable, kind: ColumnKind) -> tup
             f"column {name!r} has no observed value (all {len(column)} cells are missing); drop it before encoding"
         )
     if kind == ColumnKind.NUMERIC:
+        if is_temporal(column.dtype):
+            return ticks_of(column), known_mask
         if not (ptypes.is_integer_dtype(column.dtype) or ptypes.is_float_dtype(column.dtype)):
             raise ValueError(
                 f"column {name!r} was numeric in fit but has dtype {column.dtype} here; convert it to numbers"
@@ -76,6 +80,29 @@ def column_values(column: pd.Series, *, name: Hashable, kind: ColumnKind) -> tup
     elif ptypes.is_float_dtype(column.dtype) and np.isinf(values[known_mask].astype(np.float64)).any():
         raise ValueError(f"column {name!r} holds infinite values; replace them with NaN (missing) or a finite value")
     return values, known_mask
+
+
+def stray_text(column: pd.Series, *, min_distinct: int, min_share: float = 0.9) -> np.ndarray | None:
+    """(rows,) bool mask of the text cells of a column of numbers written as text / objects, or None.
+
+    A str / object column counts as numbers with stray text when at least `min_share` of its observed cells
+    read as numbers (`pd.to_numeric`), those take more than `min_distinct` distinct values (fewer would do as
+    categories) and some cells do not read as numbers: the usual "oops" or "n/a" in a numeric column of a CSV.
+    An empty mask (no stray cell) means every observed cell is a number.
+    """
+    if not (ptypes.is_object_dtype(column.dtype) or ptypes.is_string_dtype(column.dtype)):
+        return None
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return None
+    observed = column.notna().to_numpy()
+    values = column.to_numpy(dtype=object)
+    if any(isinstance(v, (bool, np.bool_)) for v in values[observed]):
+        return None
+    numbers = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64)
+    is_number = observed & np.isfinite(numbers)
+    if is_number.sum() < min_share * observed.sum() or len(np.unique(numbers[is_number])) <= min_distinct:
+        return None
+    return observed & ~is_number
 
 
 def _check_scalars(observed: np.ndarray, name: Hashable) -> None:

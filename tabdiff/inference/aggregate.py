@@ -28,8 +28,12 @@ class DrawAggregate:
         keep_draws: bool = False,
         allowed: dict[int, np.ndarray] | None = None,
         rng: np.random.Generator | None = None,
+        rare: dict[int, np.ndarray] | None = None,
     ) -> None:
         self.encoder = encoder
+        # column j -> (rows, K) how the "other" channel's probability splits over its categories in each row
+        # (inference/rare.py); columns without a shared channel, or not given, keep the frequency split
+        self.rare = rare or {}
         # column j -> (K,) bool: the categories an output column can hold (e.g. a category dtype's own);
         # drawn and most probable categories are taken among these
         self.allowed = allowed or {}
@@ -78,6 +82,10 @@ class DrawAggregate:
                 self.value_sum[target_rows, j] += values
             else:
                 proba = probabilities[name][pick]  # (n, K)
+                if j in self.rare:
+                    rare = self.encoder.rare_levels(name)
+                    other = proba[:, rare].sum(axis=1, keepdims=True)  # P("other" channel)
+                    proba[:, rare] = other * self.rare[j][target_rows][:, rare]
                 self.proba_sum[j][target_rows] += proba
                 values = self._draw_codes(self._restrict(j, proba)) if self.draws is not None else None
             if self.draws is not None:

@@ -12,12 +12,14 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 
-from tabdiff.encoding import TableEncoder
+from tabdiff.encoding import ColumnKind, TableEncoder
 from tabdiff.inference.adapt import AdaptSettings, adapt
 from tabdiff.inference.aggregate import DrawAggregate
 from tabdiff.inference.checkpoint import LoadedCheckpoint, resolve_checkpoint
 from tabdiff.inference.engine import Limits, SamplerSettings, draw_blocks
+from tabdiff.inference.frames import NON_NUMERIC, ColumnPrep, NonNumeric
 from tabdiff.inference.inpaint import DEFAULT_STEPS, SAMPLERS, Sampler
+from tabdiff.inference.rare import rare_shares
 
 PARAMETERS_DOC = """
     Parameters (shared by TabDiffImputer, TabDiffClassifier and TabDiffRegressor)
@@ -58,6 +60,10 @@ PARAMETERS_DOC = """
         trained on. Costs about a second per 10 steps on a CPU core for a few hundred rows.
     adapt_lr : float
         Adaptation's learning rate (AdamW, constant).
+    non_numeric : "error" or "missing"
+        A column of numbers (often read from a file as text) with a few cells that are not numbers ("oops",
+        "n/a"): "error" (default) refuses it, naming the first such cell and its row; "missing" treats those
+        cells as missing (an imputer fills them with numbers; a warning counts them).
     progress : bool
         Show a progress bar (tqdm) over the model calls of long runs, and over adaptation steps.
     random_state : None, int or numpy RandomState
@@ -86,6 +92,7 @@ class TabDiffEstimator(BaseEstimator):
         batch_size: int = 8,
         adapt_steps: int = 0,
         adapt_lr: float = 1e-3,
+        non_numeric: NonNumeric = "error",
         device: str | None = None,
         progress: bool = True,
         random_state: int | np.random.RandomState | None = None,
@@ -102,6 +109,7 @@ class TabDiffEstimator(BaseEstimator):
         self.batch_size = batch_size
         self.adapt_steps = adapt_steps
         self.adapt_lr = adapt_lr
+        self.non_numeric = non_numeric
         self.device = device
         self.progress = progress
         self.random_state = random_state
@@ -129,6 +137,8 @@ class TabDiffEstimator(BaseEstimator):
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if not isinstance(self.adapt_lr, numbers.Real) or isinstance(self.adapt_lr, bool) or not self.adapt_lr > 0:
             raise ValueError(f"adapt_lr must be a number > 0, got {self.adapt_lr!r}")
+        if self.non_numeric not in NON_NUMERIC:
+            raise ValueError(f"non_numeric must be one of {list(NON_NUMERIC)}, got {self.non_numeric!r}")
         n_steps = DEFAULT_STEPS[self.sampler] if self.n_steps is None else int(self.n_steps)
         settings = SamplerSettings(self.sampler, n_steps, int(self.jump_length), int(self.jump_n_sample))
         limits = Limits(int(self.max_rows), int(self.max_cols), self._query_fraction, int(self.batch_size))
@@ -145,10 +155,18 @@ class TabDiffEstimator(BaseEstimator):
                 f"sampler={self.sampler!r} needs a conditionally trained checkpoint; use sampler='repaint'"
             )
 
+    def _fit_prep(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Sets `prep_` (how the model sees the user's columns, frames.ColumnPrep); returns the model's view."""
+        self.prep_ = ColumnPrep.fit(
+            frame, non_numeric=self.non_numeric, max_categories=self.checkpoint_.model.config.n_channels
+        )
+        return self.prep_.view(frame)
+
     def _new_encoder(self) -> TableEncoder:
-        """A TableEncoder with the checkpoint's settings (max_categories = the model's channels)."""
+        """A TableEncoder with the checkpoint's settings (max_categories = the model's channels; coded_categories =
+        the most categories its pretraining coded one per channel, when the checkpoint says)."""
         settings = dict(self.checkpoint_.config.get("encoder") or {})
-        settings = {k: settings[k] for k in ("clip", "n_quantiles") if k in settings}
+        settings = {k: settings[k] for k in ("clip", "n_quantiles", "coded_categories") if k in settings}
         return TableEncoder(max_categories=self.checkpoint_.model.config.n_channels, **settings)
 
     def _adapt(self, table: pd.DataFrame, *, target_col: int | None) -> None:
@@ -187,9 +205,18 @@ class TabDiffEstimator(BaseEstimator):
         settings, limits = self._settings()
         rng = self._rng()
         encoded = self.encoder_.transform(table)
+        rare = {}
+        for j in np.flatnonzero(target_mask.any(axis=0)):
+            if self.encoder_.column_kind_[self.encoder_.columns_[j]] == ColumnKind.CATEGORICAL:
+                rows = np.flatnonzero(target_mask[:, j])
+                shares = rare_shares(self.encoder_, encoded, table.iloc[:, j].to_numpy(dtype=object), j, rows)
+                if shares is not None:
+                    rare[j] = np.zeros((len(table), shares.shape[1]))
+                    rare[j][rows] = shares
         aggregate = DrawAggregate(
-            self.encoder_, target_mask, n_draws=n_members * n_samples, keep_draws=keep_draws, allowed=allowed, rng=rng
-        )
+            self.encoder_, target_mask, n_draws=n_members * n_samples, keep_draws=keep_draws, allowed=allowed,
+            rng=rng, rare=rare,
+        )  # fmt: skip
         for block in draw_blocks(
             self.checkpoint_, encoded, target_mask, settings=settings, limits=limits,
             n_members=n_members, n_samples=n_samples, rng=rng, progress=bool(self.progress), desc=desc,

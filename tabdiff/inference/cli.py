@@ -46,6 +46,7 @@ def _estimator_options(args: argparse.Namespace) -> dict:
         "max_rows": args.max_rows,
         "max_cols": args.max_cols,
         "adapt_steps": args.adapt_steps,
+        "non_numeric": args.non_numeric,
         "device": args.device,
         "progress": not args.quiet,
         "random_state": args.seed,
@@ -133,6 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
             type=int,
             default=0,
             help="fine-tune a copy of the model on this table first, at most N steps (default 0: none)",
+        )
+        sub.add_argument(
+            "--non-numeric",
+            choices=["error", "missing"],
+            default="error",
+            help="cells that are not numbers in a column of numbers: refuse the file (default, naming the cell) "
+            "or treat them as missing",
         )
         sub.add_argument("--device", help="cpu or cuda (default: cuda when available)")
         sub.add_argument("--seed", type=int, help="random seed (same seed, same output)")

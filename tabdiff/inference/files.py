@@ -1,7 +1,8 @@
 """Tables from and to the files users have: CSV in any common dialect, Parquet, Feather and Excel.
 
 CSV dialects: without `sep`, the separator is sniffed from the start of the file among `,` `;` tab and `|`
-(`csv.Sniffer`), and a separator other than `,` with numbers written `1,5` means a decimal comma. A file that
+(`csv.Sniffer`), and a separator other than `,` with numbers written `1,5` means a decimal comma; text
+columns of ISO 8601 dates ("2020-01-31", "2020-01-31 12:00:00+01:00") are read as dates. A file that
 still parses to one column while its first line holds one of those separators gets a warning naming
 `--sep`. The dialect read is remembered (`TableFile`) so that results are written back the same way.
 """
@@ -15,11 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from pandas.api import types as ptypes
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 SUFFIXES = (*CSV_SUFFIXES, ".parquet", ".feather", ".xlsx", ".xls")
 SEPARATORS = ",;\t|"
 SNIFF_BYTES = 64 * 1024
+_ISO_DATE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?\s*$")
 _DECIMAL_COMMA = re.compile(r"(?:^|[;\t|])\s*-?\d+,\d+\s*(?=[;\t|]|$)", re.MULTILINE)
 
 
@@ -73,6 +76,7 @@ def read_table(path: str | Path, *, sep: str | None = None, decimal: str | None 
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
         raise ValueError(f"{path} could not be parsed with sep={sep!r} ({str(err).splitlines()[0]}); "
                          f"pass the separator with --sep") from None  # fmt: skip
+    frame = _parse_iso_dates(frame)
     if frame.shape[1] == 1:
         header = str(frame.columns[0])
         others = [s for s in SEPARATORS if s != sep and s in header]
@@ -84,6 +88,26 @@ def read_table(path: str | Path, *, sep: str | None = None, decimal: str | None 
                 stacklevel=2,
             )
     return TableFile(frame, sep, decimal)
+
+
+def _parse_iso_dates(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns whose every value is an ISO 8601 date or timestamp ("2020-01-31", "2020-01-31 12:00",
+    with or without an offset) become datetime64 columns; others are left as they are."""
+    out = frame
+    for name in frame.columns:
+        column = frame[name]
+        if not ptypes.is_object_dtype(column.dtype) and not ptypes.is_string_dtype(column.dtype):
+            continue
+        observed = column.dropna()
+        if observed.empty or not observed.map(lambda v: isinstance(v, str) and bool(_ISO_DATE.match(v))).all():
+            continue
+        try:
+            parsed = pd.to_datetime(column, format="ISO8601")
+        except (ValueError, TypeError):  # mixed offsets, impossible dates: leave the text as it is
+            continue
+        out = out.copy() if out is frame else out
+        out[name] = parsed
+    return out
 
 
 def _read_excel(file: Path) -> pd.DataFrame:

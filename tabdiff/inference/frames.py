@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Hashable
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -19,6 +20,7 @@ from scipy import sparse
 
 from tabdiff.encoding import ColumnKind, TableEncoder
 from tabdiff.encoding.categorical import category_codes
+from tabdiff.encoding.columns import stray_text
 
 InputKind = Literal["dataframe", "ndarray"]
 
@@ -86,6 +88,83 @@ def align_columns(
             f"{name} has other columns than the table given to fit: missing {missing[:10]}, extra {extra[:10]}"
         )
     return frame[list(columns)]
+
+
+NonNumeric = Literal["error", "missing"]
+NON_NUMERIC = ("error", "missing")
+ID_TOKEN = "<id>"  # what the model sees in every observed cell of an identifier column
+
+
+@dataclass(frozen=True)
+class ColumnPrep:
+    """How the estimators show a user's table to the model, fitted on the table given to fit.
+
+    - Numbers written as text with a few cells that are not numbers (`encoding.columns.stray_text`): with
+      ``non_numeric="missing"`` those cells are missing to the model (an imputer fills them with numbers);
+      with ``"error"`` the encoder refuses the column, naming the first such cell and its row.
+    - Identifier columns (str / object / category columns whose observed values are all distinct, more of
+      them than the model's channels): passed through. The model sees one constant token, which tells it
+      nothing, and their missing cells stay missing (there is no value to infer), with a warning.
+    """
+
+    coerce: tuple[Hashable, ...]  # columns read with pd.to_numeric(errors="coerce")
+    identifiers: tuple[Hashable, ...]  # columns passed through
+
+    @classmethod
+    def fit(cls, frame: pd.DataFrame, *, non_numeric: NonNumeric, max_categories: int, name: str = "X") -> ColumnPrep:
+        if non_numeric not in NON_NUMERIC:
+            raise ValueError(f"non_numeric must be one of {list(NON_NUMERIC)}, got {non_numeric!r}")
+        coerce, identifiers = [], []
+        for column_name in frame.columns:
+            column = frame[column_name]
+            if stray_text(column, min_distinct=max_categories) is not None:  # numbers, maybe with stray text
+                if non_numeric == "missing":
+                    coerce.append(column_name)
+            elif _is_identifier(column, max_categories):
+                identifiers.append(column_name)
+        if identifiers:
+            warnings.warn(
+                f"column(s) {identifiers[:5]} of {name} hold a different value in every row, like identifiers: they "
+                f"are passed through (the model does not use them) and their missing cells are left missing",
+                UserWarning,
+                stacklevel=3,
+            )
+        return cls(tuple(coerce), tuple(identifiers))
+
+    def view(self, frame: pd.DataFrame, *, name: str = "X") -> pd.DataFrame:
+        """What the model gets for `frame` (a copy when anything changes; `frame` itself is never written)."""
+        if not self.coerce and not self.identifiers:
+            return frame
+        out = frame.copy()
+        for column_name in self.coerce:
+            column = frame[column_name]
+            numbers = pd.to_numeric(column.to_numpy(dtype=object), errors="coerce")
+            numbers = pd.Series(numbers, index=frame.index, dtype=np.float64)
+            text = column.notna() & numbers.isna()
+            if text.any():
+                warnings.warn(
+                    f"column {column_name!r} of {name}: {int(text.sum())} cell(s) that are not numbers (e.g. "
+                    f"{column[text].iloc[0]!r}) are treated as missing (non_numeric='missing')",
+                    UserWarning,
+                    stacklevel=3,
+                )
+            out[column_name] = numbers
+        for column_name in self.identifiers:
+            out[column_name] = pd.Series(np.where(frame[column_name].notna(), ID_TOKEN, None), index=frame.index)
+        return out
+
+    def passthrough_mask(self, columns: pd.Index) -> np.ndarray:
+        """(cols,) bool: the identifier columns among `columns`."""
+        return np.isin(np.arange(len(columns)), columns.get_indexer(list(self.identifiers)))
+
+
+def _is_identifier(column: pd.Series, max_categories: int) -> bool:
+    dtype = column.dtype
+    textual = ptypes.is_object_dtype(dtype) or ptypes.is_string_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype)
+    if not textual or ptypes.is_bool_dtype(dtype):
+        return False
+    observed = column.dropna()
+    return len(observed) > max_categories and observed.nunique() == len(observed)
 
 
 def prepare_for_encoder(frame: pd.DataFrame, encoder: TableEncoder, *, name: str = "X") -> pd.DataFrame:

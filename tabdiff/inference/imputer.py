@@ -30,6 +30,12 @@ class TabDiffImputer(TransformerMixin, TabDiffEstimator, auto_wrap_output_keys=N
     to the column's units, rounded for integer columns), a missing categorical cell its most probable
     category (averaged class probabilities). `sample(X, n)` returns n separate imputations.
 
+    Columns of any type pandas holds: numbers (nullable too), booleans, strings and categories (any number
+    of categories: beyond the model's channels the rare ones share one, resolved by the nearest rows),
+    dates and durations (filled in their own dtype and time zone, rounded to the column's step, e.g. whole
+    days). A constant column's missing cells get its value. Identifier-like columns (a different string in
+    every row) are passed through and keep their missing cells (a warning says so).
+
     A categorical value that fit never saw is treated as missing by the model (with a warning) and kept as
     it is in the output. Large tables are chunked (see max_rows / max_cols below): each chunk of up to
     max_rows rows holding missing cells is completed with random other rows; above max_cols columns each
@@ -42,9 +48,10 @@ class TabDiffImputer(TransformerMixin, TabDiffEstimator, auto_wrap_output_keys=N
     def fit(self, X: pd.DataFrame | np.ndarray, y: object = None) -> TabDiffImputer:
         frame, kind = as_frame(X)
         self._load_checkpoint()
-        self.encoder_ = self._new_encoder().fit(frame)
-        self._adapt(frame, target_col=None)
-        self.context_ = frame.copy()  # the fitted rows, context of every later transform
+        view = self._fit_prep(frame)
+        self.encoder_ = self._new_encoder().fit(view)
+        self._adapt(view, target_col=None)
+        self.context_ = view.copy()  # the fitted rows as the model sees them, context of every later transform
         self.input_kind_ = kind
         self.n_features_in_ = frame.shape[1]
         if kind == "dataframe" and all(isinstance(c, str) for c in frame.columns):
@@ -99,15 +106,17 @@ class TabDiffImputer(TransformerMixin, TabDiffEstimator, auto_wrap_output_keys=N
         if kind != self.input_kind_:
             raise TypeError(f"the imputer was fitted on a {self.input_kind_}; X is a {kind}")
         frame = align_columns(frame, self.context_.columns, kind=kind, owner=type(self).__name__)
-        missing = frame.isna().to_numpy()  # (rows, cols)
+        view = self.prep_.view(frame)
+        missing = view.isna().to_numpy().copy()  # (rows, cols), writable
+        missing[:, self.prep_.passthrough_mask(frame.columns)] = False  # identifiers keep their gaps
         same = (
-            frame.shape == self.context_.shape
-            and frame.index.equals(self.context_.index)
-            and frame.equals(self.context_)
+            view.shape == self.context_.shape
+            and view.index.equals(self.context_.index)
+            and view.equals(self.context_)
         )
         if same:
-            return frame, frame, 0, missing
-        table = pd.concat([self.context_, prepare_for_encoder(frame, self.encoder_)], ignore_index=True)
+            return frame, view, 0, missing
+        table = pd.concat([self.context_, prepare_for_encoder(view, self.encoder_)], ignore_index=True)
         return frame, table, len(self.context_), missing
 
     def _inpaint_missing(
@@ -126,14 +135,15 @@ class TabDiffImputer(TransformerMixin, TabDiffEstimator, auto_wrap_output_keys=N
 
     def _point_values(self, aggregate: DrawAggregate, j: int, rows: np.ndarray) -> np.ndarray:
         if self.encoder_.column_kind_[self.encoder_.columns_[j]] == ColumnKind.NUMERIC:
-            return aggregate.mean(j, rows)
+            return self._decoded(j, aggregate.mean(j, rows))
         return self._decoded(j, aggregate.most_probable(j, rows).astype(np.float64))
 
     def _decoded(self, j: int, values: np.ndarray) -> np.ndarray:
-        """Numeric values stay; categorical codes become an object array of the fitted categories."""
+        """Numbers in the column's dtype (dates, durations, rounded integers); categorical codes become an
+        object array of the fitted categories."""
         name = self.encoder_.columns_[j]
         if self.encoder_.column_kind_[name] == ColumnKind.NUMERIC:
-            return values
+            return self.encoder_.as_column_values(name, values)
         categories = np.empty(len(self.encoder_.categories_[name]), dtype=object)
         categories[:] = self.encoder_.categories_[name]
         return categories[values.astype(np.int64)]

@@ -39,7 +39,7 @@ class TabDiffPredictor(TabDiffEstimator, ABC):
             raise ValueError(f"X has a column named {TARGET!r}, which tabdiff reserves for the target; rename it")
         y_series = _as_target(y, len(frame))
         self._load_checkpoint()
-        train = frame.copy()
+        train = self._fit_prep(frame).copy()
         train[TARGET] = self._target_array(y_series)
         self.encoder_ = self._new_encoder().fit(train)
         self._adapt(train, target_col=train.shape[1] - 1)
@@ -64,7 +64,7 @@ class TabDiffPredictor(TabDiffEstimator, ABC):
             raise TypeError(f"the estimator was fitted on a {self.input_kind_}; X is a {kind}")
         frame = align_columns(frame, self.train_.columns[:-1], kind=kind, owner=type(self).__name__)
         unknown = self.train_[TARGET].iloc[:0].reindex(range(len(frame)))  # all-missing, the target's dtype
-        test = prepare_for_encoder(frame, self.encoder_).assign(**{TARGET: unknown.array})
+        test = prepare_for_encoder(self.prep_.view(frame), self.encoder_).assign(**{TARGET: unknown.array})
         table = pd.concat([self.train_, test], ignore_index=True)
         target = np.zeros(table.shape, dtype=bool)
         target[len(self.train_) :, -1] = True
@@ -92,12 +92,6 @@ class TabDiffClassifier(ClassifierMixin, TabDiffPredictor):
                     "Unknown label type: y holds continuous (non-integer or infinite) values; use TabDiffRegressor"
                 )
         classes = sorted_categories(y.to_numpy(dtype=object))
-        limit = self.checkpoint_.model.config.n_channels
-        if len(classes) > limit:
-            raise ValueError(
-                f"y has {len(classes)} classes, more than the checkpoint supports (max_categories={limit}); "
-                f"group rare classes, or use TabDiffRegressor for an ordered numeric target"
-            )
         self.classes_ = _label_array(classes)
         return pd.Categorical(y.to_numpy(dtype=object), categories=pd.Index(_label_array(classes), dtype=object))
 
