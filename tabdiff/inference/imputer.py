@@ -110,9 +110,7 @@ class TabDiffImputer(TransformerMixin, TabDiffEstimator, auto_wrap_output_keys=N
         missing = view.isna().to_numpy().copy()  # (rows, cols), writable
         missing[:, self.prep_.passthrough_mask(frame.columns)] = False  # identifiers keep their gaps
         same = (
-            view.shape == self.context_.shape
-            and view.index.equals(self.context_.index)
-            and view.equals(self.context_)
+            view.shape == self.context_.shape and view.index.equals(self.context_.index) and view.equals(self.context_)
         )
         if same:
             return frame, view, 0, missing
