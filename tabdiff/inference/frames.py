@@ -21,6 +21,7 @@ from scipy import sparse
 from tabdiff.encoding import ColumnKind, TableEncoder
 from tabdiff.encoding.categorical import category_codes
 from tabdiff.encoding.columns import stray_text
+from tabdiff.encoding.temporal import is_temporal
 
 InputKind = Literal["dataframe", "ndarray"]
 
@@ -178,13 +179,18 @@ def prepare_for_encoder(frame: pd.DataFrame, encoder: TableEncoder, *, name: str
         column = frame[name_j]
         kind = encoder.column_kind_[name_j]
         observed = column.notna().to_numpy()
+        temporal = name_j in encoder.temporal_
         if not observed.any():  # an all-missing column: give it a dtype the encoder reads as missing
-            changed[name_j] = pd.Series(
-                np.nan, index=frame.index, dtype=float if kind == ColumnKind.NUMERIC else object
-            )
+            dtype = encoder.dtypes_[name_j] if temporal else float if kind == ColumnKind.NUMERIC else object
+            changed[name_j] = pd.Series(None, index=frame.index, dtype=dtype)
             continue
         if kind == ColumnKind.NUMERIC:
-            if not (ptypes.is_numeric_dtype(column.dtype) and not ptypes.is_bool_dtype(column.dtype)):
+            numeric = ptypes.is_numeric_dtype(column.dtype) and not ptypes.is_bool_dtype(column.dtype)
+            if temporal:
+                numeric = is_temporal(column.dtype)
+            elif name_j in encoder.numeric_text_:
+                numeric = True  # numbers written as text: the encoder reads them (and names a stray word)
+            if not numeric:
                 raise ValueError(f"column {name_j!r} of {name} was numeric in fit but has dtype {column.dtype} here")
             continue
         values = column.to_numpy(dtype=object)
