@@ -23,6 +23,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from tabdiff.data.sources import TableLoadError
+from tabdiff.resources import resource_dir
 
 Split = Literal["pretrain", "heldout"]
 SplitChoice = Literal["pretrain", "heldout", "all"]
@@ -42,7 +43,7 @@ MANIFEST_COLUMNS = (
     "notes",
 )
 # the repository's data/tables; TABDIFF_TABLES points elsewhere (e.g. a copy next to an installed wheel)
-_REPO_TABLES = Path(__file__).resolve().parents[2] / "data" / "tables"
+_REPO_TABLES = resource_dir("data") / "tables"
 
 
 def tables_dir(root: str | Path | None = None) -> Path:

@@ -19,8 +19,9 @@ from tabdiff.evaluation.baselines import BaselineOptions
 from tabdiff.evaluation.icl_probe import ProbeConfig
 from tabdiff.evaluation.methods import TabDiffSetting
 from tabdiff.evaluation.runner import EvaluationConfig, run_evaluation
+from tabdiff.resources import resource_dir
 
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+CONF_DIR = str(resource_dir("conf"))
 
 
 def evaluation_config(cfg: DictConfig) -> EvaluationConfig:

@@ -26,8 +26,9 @@ from tabdiff.evaluation.supervised import SupervisedTask, align_proba
 from tabdiff.evaluation.zero_shot import ImputationTask, impute_task
 from tabdiff.inference.checkpoint import LoadedCheckpoint, load_exported
 from tabdiff.inference.inpaint import Sampler
+from tabdiff.resources import resource_dir
 
-BUNDLED = Path(__file__).resolve().parents[2] / "data" / "checkpoints" / "tabdiff-small.safetensors"
+BUNDLED = resource_dir("data") / "checkpoints" / "tabdiff-small.safetensors"
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,11 @@ from safetensors.torch import load_file
 
 from tabdiff.diffusion import GaussianDiffusion
 from tabdiff.model import DenoiserConfig, TabularDenoiser
+from tabdiff.resources import resource_dir
 
 FORMAT_VERSION = 1
 # the checkpoint that ships with the repository, next to the package (an editable / source install)
-BUNDLED_CHECKPOINT = Path(__file__).resolve().parents[2] / "data" / "checkpoints" / "tabdiff-small.safetensors"
+BUNDLED_CHECKPOINT = resource_dir("data") / "checkpoints" / "tabdiff-small.safetensors"
 
 
 @dataclass

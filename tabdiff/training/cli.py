@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import hydra
 from omegaconf import DictConfig
 
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+from tabdiff.resources import resource_dir
+
+CONF_DIR = str(resource_dir("conf"))
 
 
 @hydra.main(config_path=CONF_DIR, config_name="pretrain", version_base="1.3")
