@@ -82,12 +82,13 @@ def column_values(column: pd.Series, *, name: Hashable, kind: ColumnKind) -> tup
     return values, known_mask
 
 
-def stray_text(column: pd.Series, *, min_distinct: int, min_share: float = 0.9) -> np.ndarray | None:
+def stray_text(column: pd.Series, *, min_distinct: int, min_share: float = 0.5) -> np.ndarray | None:
     """(rows,) bool mask of the text cells of a column of numbers written as text / objects, or None.
 
     A str / object column counts as numbers with stray text when at least `min_share` of its observed cells
     read as numbers (`pd.to_numeric`), those take more than `min_distinct` distinct values (fewer would do as
-    categories) and some cells do not read as numbers: the usual "oops" or "n/a" in a numeric column of a CSV.
+    categories) and some cells do not read as numbers: the usual "oops", "?" or "n/a" in a numeric column of
+    a CSV. Codes such as "A12" do not read as numbers, so a column of them stays categorical.
     An empty mask (no stray cell) means every observed cell is a number.
     """
     if not (ptypes.is_object_dtype(column.dtype) or ptypes.is_string_dtype(column.dtype)):
