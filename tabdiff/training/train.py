@@ -26,8 +26,11 @@ def _instantiate_group(group: DictConfig | None) -> list[Any]:
 
 
 def warm_start(model: torch.nn.Module, path: str | Path) -> None:
-    """Load denoiser weights from an export; shapes must match the configured model."""
-    from tabdiff.inference.checkpoint import load_exported
+    """Load denoiser weights from an export (`bundled`: the checkpoint shipped with tabdiff, wherever it is
+    installed); shapes must match the configured model."""
+    from tabdiff.inference.checkpoint import BUNDLED_CHECKPOINT, load_exported
+
+    path = BUNDLED_CHECKPOINT if str(path) == "bundled" else path
 
     source = load_exported(path).model
     if source.config != model.config:
