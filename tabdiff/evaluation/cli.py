@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from tabdiff.evaluation.baselines import BaselineOptions
 from tabdiff.evaluation.icl_probe import ProbeConfig
 from tabdiff.evaluation.methods import TabDiffSetting
-from tabdiff.evaluation.runner import EvaluationConfig, run_evaluation
+from tabdiff.evaluation.runner import DrawsConfig, EvaluationConfig, run_evaluation
 from tabdiff.resources import resource_dir
 
 CONF_DIR = str(resource_dir("conf"))
@@ -46,6 +46,12 @@ def evaluation_config(cfg: DictConfig) -> EvaluationConfig:
         test_fraction=supervised["test_fraction"],
         interval=supervised["interval"],
         probe=ProbeConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in c["probe"].items()}),
+        draws=DrawsConfig(
+            n_draws=int(c["draws"]["n_draws"]),
+            settings=tuple(TabDiffSetting(**s) for s in c["draws"]["settings"]),
+            references=tuple(c["draws"]["references"]),
+            at=tuple((m, float(r)) for m, r in c["draws"]["at"]),
+        ),
         checkpoint=c.get("checkpoint"),
         device=c["device"],
     )

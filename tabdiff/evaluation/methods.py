@@ -114,6 +114,19 @@ def tabdiff_impute(
     return imputer.fit_transform(task.given)
 
 
+def tabdiff_sample(
+    checkpoint: LoadedCheckpoint, setting: TabDiffSetting, task: ImputationTask, n: int, *, seed: int,
+    device: str | None = "cpu",
+) -> list[pd.DataFrame]:  # fmt: skip
+    """n imputations of the task's table (`TabDiffImputer.sample`: each draw its own ensemble plan and noise)."""
+    imputer = _estimators().TabDiffImputer(
+        checkpoint=checkpoint, **setting.estimator_kwargs(), device=device, progress=False, random_state=seed
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the one-step-ddim note: scored as it is
+        return imputer.fit(task.given).sample(task.given, n)
+
+
 def tabdiff_classify(
     checkpoint: LoadedCheckpoint, setting: TabDiffSetting, task: SupervisedTask, *, seed: int, device: str = "cpu"
 ) -> np.ndarray:

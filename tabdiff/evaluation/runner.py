@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from tabdiff.evaluation import baselines as bl
 from tabdiff.evaluation.baselines import MethodUnavailable
+from tabdiff.evaluation.draws import DRAW_REFERENCES, DrawReference, reference_draws, score_draws
 from tabdiff.evaluation.icl_probe import ProbeConfig, ProbeTask, make_probe_tasks, r2_score
 from tabdiff.evaluation.methods import (
     TabDiffSetting,
@@ -28,6 +29,7 @@ from tabdiff.evaluation.methods import (
     tabdiff_classify,
     tabdiff_impute,
     tabdiff_regress,
+    tabdiff_sample,
     warm_up,
 )
 from tabdiff.evaluation.supervised import (
@@ -48,15 +50,32 @@ from tabdiff.evaluation.zero_shot import (
 from tabdiff.inference.checkpoint import LoadedCheckpoint
 
 log = logging.getLogger(__name__)
-TaskKind = Literal["imputation", "classification", "regression", "icl_probe"]
-TASKS: tuple[TaskKind, ...] = ("imputation", "classification", "regression", "icl_probe")
+TaskKind = Literal["imputation", "classification", "regression", "icl_probe", "multiple_imputation"]
+TASKS: tuple[TaskKind, ...] = ("imputation", "classification", "regression", "icl_probe", "multiple_imputation")
+DEFAULT_TASKS: tuple[TaskKind, ...] = TASKS[:4]  # multiple imputation (m draws per cell) is asked for by name
+
+
+@dataclass(frozen=True)
+class DrawsConfig:
+    """Task "multiple_imputation" (tabdiff/evaluation/draws.py): m draws per hidden cell, scored as a
+    distribution, for each tabdiff draw setting and reference; the `tabdiff` point settings are scored too
+    (one "draw": CRPS = MAE)."""
+
+    n_draws: int = 20
+    settings: tuple[TabDiffSetting, ...] = (
+        TabDiffSetting(name="tabdiff-mi", sampler="conditional", n_steps=20, n_ensemble=1),
+    )
+    references: tuple[DrawReference, ...] = DRAW_REFERENCES
+    at: tuple[tuple[Mechanism, float], ...] = (("mcar", 0.3),)  # (mechanism, rate) settings
+
+
 PROBE_BASELINES = ("ridge", "hgb")  # the in-context-learning probe's regressors, next to the oracle
 
 
 @dataclass(frozen=True)
 class EvaluationConfig:
     tables: tuple[str, ...] | None = None  # held-out table names; None = all
-    tasks: tuple[TaskKind, ...] = TASKS
+    tasks: tuple[TaskKind, ...] = DEFAULT_TASKS
     seeds: tuple[int, ...] = (0,)
     max_rows: int | None = None  # rows per table (subsampled per seed); None = the whole table
     max_cols: int | None = None  # columns per table (the first ones; supervised: the target plus max_cols - 1 features)
@@ -72,6 +91,7 @@ class EvaluationConfig:
     test_fraction: float = 0.3  # supervised: share of rows held out as test rows
     interval: float = 0.8  # regression: central interval whose coverage is reported
     probe: ProbeConfig = field(default_factory=ProbeConfig)  # the in-context-learning probe (task "icl_probe")
+    draws: DrawsConfig = field(default_factory=DrawsConfig)  # task "multiple_imputation"
     checkpoint: str | None = None  # None = the bundled checkpoint (only loaded when a tabdiff method runs)
     device: str = "cpu"
 
@@ -79,9 +99,9 @@ class EvaluationConfig:
         unknown = set(self.tasks) - set(TASKS)
         if unknown:
             raise ValueError(f"unknown task(s) {sorted(unknown)}; choose from {TASKS}")
-        names = [s.name for s in (*self.tabdiff, *self.sweep)]
+        names = [s.name for s in (*self.tabdiff, *self.sweep, *self.draws.settings)]
         clash = {n for n in names if names.count(n) > 1} | (
-            set(names) & {*bl.IMPUTERS, *bl.CLASSIFIERS, *bl.REGRESSORS}
+            set(names) & {*bl.IMPUTERS, *bl.CLASSIFIERS, *bl.REGRESSORS, *DRAW_REFERENCES}
         )
         if clash:
             raise ValueError(f"tabdiff setting names must be unique and differ from the baselines': {sorted(clash)}")
@@ -109,7 +129,7 @@ def evaluate(
     config: EvaluationConfig, *, checkpoint: LoadedCheckpoint | None = None, progress: bool = True
 ) -> pd.DataFrame:
     """The results frame: one row per table x task x setting x seed x method (see `RESULT_COLUMNS`)."""
-    if checkpoint is None and (config.tabdiff or config.sweep):
+    if checkpoint is None and (config.tabdiff or config.sweep or config.draws.settings):
         checkpoint = load_checkpoint(config.checkpoint, config.device)
     if checkpoint is not None:
         warm_up(checkpoint, device=config.device)
@@ -159,6 +179,13 @@ RESULT_COLUMNS = [
     "denoiser_calls",
     "probe_family",
     "n_context",
+    "n_draws",
+    "crps",
+    "cov50",
+    "cov80",
+    "cov90",
+    "brier",
+    "log_score",
     "error",
 ]
 
@@ -211,6 +238,14 @@ def _jobs(config: EvaluationConfig, checkpoint: LoadedCheckpoint | None) -> Iter
         if "icl_probe" in config.tasks:
             for task in make_probe_tasks(config.probe, seed=seed):
                 yield _probe_job(task, seed, config, checkpoint)
+        if "multiple_imputation" in config.tasks:
+            for mechanism, rate in config.draws.at:
+                tasks = make_tasks(
+                    missing_rate=rate, max_rows=config.max_rows, max_cols=config.max_cols, seed=seed,
+                    mechanism=mechanism, tables=config.tables,
+                )  # fmt: skip
+                for task in tasks:
+                    yield _draws_job(task, mechanism, rate, seed, config, checkpoint)
 
 
 def _imputation_job(task, mechanism, rate, seed, settings, config, checkpoint) -> _Job:
@@ -247,6 +282,32 @@ def _imputation_job(task, mechanism, rate, seed, settings, config, checkpoint) -
 
     methods = [(name, "baseline", partial(baseline, name)) for name in config.imputers]
     methods += [(s.name, "tabdiff", partial(ours, s)) for s in settings]
+    return _Job(task, base, methods)
+
+
+def _draws_job(task, mechanism, rate, seed, config, checkpoint) -> _Job:
+    n_num, n_cat = scored_cells(task)
+    base = {
+        "table": task.name, "task": "multiple_imputation", "setting": f"{mechanism}-{rate:g}", "mechanism": mechanism,
+        "rate": rate, "seed": seed, "n_rows": task.frame.shape[0], "n_cols": task.frame.shape[1],
+        "n_num_cells": n_num, "n_cat_cells": n_cat,
+    }  # fmt: skip
+    n = config.draws.n_draws
+
+    def reference(name: DrawReference) -> dict:
+        return score_draws(task, reference_draws(name, task.given, n, seed=seed, options=config.baseline_options))
+
+    def point(setting: TabDiffSetting) -> dict:
+        imputed = tabdiff_impute(checkpoint, setting, task, seed=seed, device=config.device)
+        return _tabdiff_fields(setting) | score_draws(task, [imputed])
+
+    def drawn(setting: TabDiffSetting) -> dict:
+        draws = tabdiff_sample(checkpoint, setting, task, n, seed=seed, device=config.device)
+        return _tabdiff_fields(setting) | score_draws(task, draws)
+
+    methods = [(name, "baseline", partial(reference, name)) for name in config.draws.references]
+    methods += [(s.name, "tabdiff", partial(point, s)) for s in config.tabdiff]
+    methods += [(s.name, "tabdiff", partial(drawn, s)) for s in config.draws.settings]
     return _Job(task, base, methods)
 
 
