@@ -8,6 +8,7 @@ environment's site-packages, added by a plain path in a .pth file (which does no
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -24,9 +25,18 @@ ROOT = Path(__file__).resolve().parents[1]
 def wheel_env(tmp_path_factory) -> Path:
     """bin/ of a fresh venv with the wheel built from this checkout installed."""
     work = tmp_path_factory.mktemp("wheel")
+    source = work / "source"  # a clean copy: a stale build/ in the checkout must not leak into the wheel
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "tabdiff", "conf", "data"):
+        copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy2
+        copy(
+            ROOT / name,
+            source / name,
+            **({"ignore": shutil.ignore_patterns("__pycache__")} if copy is shutil.copytree else {}),
+        )
     isolation = ["--no-build-isolation"] if importlib.util.find_spec("setuptools") else []
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", *isolation, "-q", "-w", str(work / "dist"), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", *isolation, "-q", "-w", str(work / "dist"), str(source)],
         check=True,
         timeout=600,
     )
@@ -63,7 +73,7 @@ def test_the_installed_package_is_the_wheel_not_the_checkout(wheel_env, tmp_path
         "-c",
         "import tabdiff, tabdiff.resources as r; print(tabdiff.__file__, r.resource_dir('conf'))",
     )
-    assert str(ROOT) not in done.stdout and "share/tabdiff/conf" in done.stdout
+    assert str(ROOT) not in done.stdout and "share/tabdiff/conf" in done.stdout and "site-packages" in done.stdout
 
 
 def test_the_cli_imputes_with_the_bundled_checkpoint(wheel_env, tmp_path):
