@@ -18,7 +18,12 @@ from tabdiff.evaluation.icl_probe import probe_summary
 # (column, header, lower is better) per task; the first one orders the summary
 SUMMARY_METRICS = {
     "imputation": [("nrmse", "nRMSE", True), ("cat_accuracy", "cat. accuracy", False)],
-    "classification": [("accuracy", "accuracy", False), ("roc_auc", "ROC-AUC", False), ("log_loss", "log loss", True)],
+    "classification": [
+        ("accuracy", "accuracy", False),
+        ("roc_auc", "ROC-AUC", False),
+        ("log_loss", "log loss", True),
+        ("ece", "ECE", True),
+    ],
     "regression": [("r2", "R^2", False), ("coverage", "coverage", False), ("interval_width", "width/std", True)],
 }  # fmt: skip
 

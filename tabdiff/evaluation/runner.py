@@ -163,6 +163,7 @@ RESULT_COLUMNS = [
     "accuracy",
     "roc_auc",
     "log_loss",
+    "ece",
     "rmse",
     "r2",
     "coverage",

@@ -22,6 +22,7 @@ from sklearn.model_selection import train_test_split
 from tabdiff.evaluation.zero_shot import heldout_sources
 
 SupervisedKind = Literal["classification", "regression"]
+ECE_BINS = 10
 LOG_LOSS_EPS = 1e-15  # probabilities are clipped to [eps, 1] before the log
 
 
@@ -93,7 +94,9 @@ def align_proba(proba: np.ndarray, model_classes: Sequence, classes: Sequence) -
 
 
 def classification_metrics(y_true: Sequence, proba: np.ndarray, classes: Sequence) -> dict[str, float]:
-    """accuracy, roc_auc (macro one-vs-rest over the classes present in y_true) and log_loss."""
+    """accuracy, roc_auc (macro one-vs-rest over the classes present in y_true), log_loss and ece (expected
+    calibration error of the top-class confidence over ECE_BINS equal-width bins: sum over bins of the bin's
+    share of rows times |its accuracy - its mean confidence|; 0 for calibrated probabilities)."""
     y = np.asarray(y_true, dtype=object)
     labels = np.asarray(classes, dtype=object)
     proba = np.asarray(proba, dtype=np.float64)
@@ -108,7 +111,20 @@ def classification_metrics(y_true: Sequence, proba: np.ndarray, classes: Sequenc
     index = {label: k for k, label in enumerate(labels)}
     p_true = proba[np.arange(len(y)), [index[v] for v in y]]
     log_loss = float(-np.mean(np.log(np.clip(p_true, LOG_LOSS_EPS, 1.0))))
-    return {"accuracy": accuracy, "roc_auc": float(np.mean(aucs)) if aucs else float("nan"), "log_loss": log_loss}
+    confidence = proba.max(axis=1)
+    correct = labels[proba.argmax(axis=1)] == y
+    bins = np.minimum((confidence * ECE_BINS).astype(np.int64), ECE_BINS - 1)
+    ece = sum(
+        np.mean(bins == b) * abs(correct[bins == b].mean() - confidence[bins == b].mean())
+        for b in range(ECE_BINS)
+        if (bins == b).any()
+    )
+    return {
+        "accuracy": accuracy,
+        "roc_auc": float(np.mean(aucs)) if aucs else float("nan"),
+        "log_loss": log_loss,
+        "ece": float(ece),
+    }
 
 
 def regression_metrics(

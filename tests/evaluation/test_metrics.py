@@ -48,6 +48,16 @@ def test_classification_metrics_closed_forms():
     assert m["log_loss"] == pytest.approx(-np.mean(np.log([0.8, 0.6, 0.3, 0.9])))
     # a probability of 0 for the true class is clipped, not infinite
     assert np.isfinite(classification_metrics(["a"], np.array([[0.0, 1.0]]), classes)["log_loss"])
+    # ECE: confidences 0.8, 0.6, 0.7, 0.9 fall in bins 8, 6, 7, 9, one row each, right / right / wrong / right:
+    # (|1 - 0.8| + |1 - 0.6| + |0 - 0.7| + |1 - 0.9|) / 4
+    assert m["ece"] == pytest.approx((0.2 + 0.4 + 0.7 + 0.1) / 4)
+
+
+def test_calibrated_probabilities_have_an_ece_near_zero():
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.5, 1.0, size=50_000)
+    y = np.where(rng.random(50_000) < p, "a", "b")
+    assert classification_metrics(y, np.c_[p, 1 - p], ["a", "b"])["ece"] < 0.01
 
 
 def test_multiclass_auc_is_macro_one_vs_rest_over_present_classes():
