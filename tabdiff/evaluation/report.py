@@ -134,8 +134,8 @@ def write_report(
             "",
             "Medians over tables of each table's seed-averaged figure. CRPS of the m draws per hidden numeric cell "
             "(standardized like nRMSE; a point method's single value: its MAE), coverage of the central 50/80/90% "
-            "bands of the draws (empirical quantiles of m draws: about (m - 1) / (m + 1) of the nominal level for "
-            "perfectly calibrated draws), Brier and log score of the draws' category frequencies. References: "
+            "bands of the draws' distribution (from the true value's rank among the draws: calibrated draws cover "
+            "the level whatever m), Brier and log score of the draws' category frequencies. References: "
             "`marginal` draws each cell from its column's observed values, `mice` is MICE with posterior sampling.",
             "",
             md_table(draws, index="method"),
