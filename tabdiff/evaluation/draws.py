@@ -28,7 +28,7 @@ from sklearn.impute import IterativeImputer
 from sklearn.linear_model import BayesianRidge
 
 from tabdiff.evaluation.baselines import BaselineOptions, OrdinalCodes
-from tabdiff.evaluation.zero_shot import ImputationTask
+from tabdiff.evaluation.zero_shot import ImputationTask, scored_numeric
 
 BAND_LEVELS = (0.5, 0.8, 0.9)
 DrawReference = Literal["marginal", "mice"]
@@ -65,13 +65,7 @@ def score_draws(task: ImputationTask, draws: Sequence[pd.DataFrame]) -> dict[str
     categorical cells (NaN where the table has none), and n_draws."""
     observed = task.frame.notna().to_numpy()
     crps, truth_all, draws_all = [], [], []
-    for column in task.numeric:
-        j = task.frame.columns.get_loc(column)
-        scored = observed[:, j] & ~task.known_mask[:, j]
-        truth = task.frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
-        scale = np.nanstd(truth)
-        if not scored.any() or scale == 0:
-            continue
+    for column, scored, truth, scale in scored_numeric(task):
         block = np.stack([d[column].to_numpy(dtype=np.float64, na_value=np.nan)[scored] for d in draws]) / scale
         crps.append(crps_ensemble(block, truth[scored] / scale))
         truth_all.append(truth[scored] / scale)

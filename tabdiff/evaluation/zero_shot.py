@@ -8,7 +8,7 @@ that imputing column means scores about 1.0) and the accuracy over the masked ca
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -130,17 +130,23 @@ def make_tasks(
     return tasks
 
 
-def normalized_rmse(task: ImputationTask, imputed: pd.DataFrame) -> float:
-    """RMSE over masked, observed numeric cells, each column scaled by its std on the full table."""
-    errors = []
+def scored_numeric(task: ImputationTask) -> Iterator[tuple[str, np.ndarray, np.ndarray, float]]:
+    """(column, scored (rows,) bool, true values (rows,) float64, scale) for each numeric column with masked,
+    observed cells and a nonzero spread; scale is the column's std on the full table."""
     observed = task.frame.notna().to_numpy()
     for column in task.numeric:
         j = task.frame.columns.get_loc(column)
         scored = observed[:, j] & ~task.known_mask[:, j]
         truth = task.frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
-        scale = np.nanstd(truth)
-        if not scored.any() or scale == 0:
-            continue
+        scale = float(np.nanstd(truth))
+        if scored.any() and scale > 0:
+            yield column, scored, truth, scale
+
+
+def normalized_rmse(task: ImputationTask, imputed: pd.DataFrame) -> float:
+    """RMSE over masked, observed numeric cells, each column scaled by its std on the full table."""
+    errors = []
+    for column, scored, truth, scale in scored_numeric(task):
         pred = imputed[column].to_numpy(dtype=np.float64, na_value=np.nan)
         errors.append(((pred[scored] - truth[scored]) / scale) ** 2)
     return float(np.sqrt(np.concatenate(errors).mean())) if errors else float("nan")

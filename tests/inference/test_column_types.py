@@ -3,6 +3,9 @@ identifiers. Every filled cell has the column's dtype; observed cells come back 
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +14,12 @@ from _tables import FAST
 from tabdiff.encoding import TableEncoder
 from tabdiff.inference import TabDiffClassifier, TabDiffImputer
 from tabdiff.inference.rare import rare_shares
+
+_spec = importlib.util.spec_from_file_location(
+    "bench_categories", Path(__file__).resolve().parents[2] / "scripts" / "bench_categories.py"
+)
+BENCH = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(BENCH)
 
 
 def _holes(frame: pd.DataFrame, columns: list[str], rate: float = 0.25, seed: int = 12345) -> pd.DataFrame:
@@ -59,13 +68,8 @@ def test_dates_times_and_durations_are_filled_in_their_own_dtype():
 
 
 def _city_table(n: int, seed: int) -> pd.DataFrame:
-    """40 cities, each at its own place on a map: the city is a function of (lat, lon) with noise."""
-    rng = np.random.default_rng(seed)
-    centres = np.random.default_rng(99).uniform(0, 10, size=(40, 2))
-    weights = np.r_[np.full(8, 6.0), np.ones(32)]
-    city = rng.choice(40, size=n, p=weights / weights.sum())
-    place = centres[city] + rng.normal(scale=0.15, size=(n, 2))
-    return pd.DataFrame({"lat": place[:, 0], "lon": place[:, 1], "city": [f"city{c:02d}" for c in city]})
+    """40 cities, each at its own place on a map (scripts/bench_categories.py measures the same table)."""
+    return BENCH.cities(seed, n)
 
 
 def test_the_nearest_rows_resolve_the_shared_channel():
