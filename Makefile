@@ -13,8 +13,8 @@ test-full:  ## everything, including the slow real-training tests
 	$(PY) -m pytest
 
 lint:
-	$(PY) -m ruff check tabdiff tests scripts
-	$(PY) -m ruff format --check tabdiff tests scripts
+	$(PY) -m ruff check tabdiff tests scripts examples
+	$(PY) -m ruff format --check tabdiff tests scripts examples
 
 format:
 	$(PY) -m ruff format tabdiff tests scripts
