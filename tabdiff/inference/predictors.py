@@ -141,12 +141,24 @@ class TabDiffRegressor(RegressorMixin, TabDiffPredictor):
         return draws[:n].T
 
     def predict_quantiles(self, X: pd.DataFrame | np.ndarray, q: float | list[float] = (0.1, 0.5, 0.9)) -> np.ndarray:
-        """(rows, len(q)) quantiles of the draws ((rows,) for a scalar q), from max(16, n_samples * n_ensemble) draws."""
+        """(rows, len(q)) quantiles of the predictive distribution ((rows,) for a scalar q), from max(16, n_samples *
+        n_ensemble) draws (`predictive_quantiles`: an interval from calibrated draws covers its level)."""
         levels = np.asarray(q, dtype=np.float64)
         if levels.ndim > 1 or not ((levels >= 0) & (levels <= 1)).all():
             raise ValueError(f"q must be a quantile level or a list of them, each in [0, 1], got {q!r}")
         draws = self.sample_y(X, max(MIN_QUANTILE_DRAWS, self.n_samples * self.n_ensemble))  # (rows, n)
-        return np.quantile(draws, levels, axis=1).T  # (rows, len(q)) or (rows,)
+        return predictive_quantiles(draws, levels)
+
+
+def predictive_quantiles(draws: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """(rows, m) draws -> (rows, len(levels)) quantiles of the predictive distribution they sample ((rows,) for a
+    scalar level).
+
+    The k-th smallest of m draws is taken as the k / (m + 1) quantile (numpy's "weibull" positions): a new value
+    from the same distribution falls below it with exactly that probability. The default "linear" positions put
+    it at (k - 1) / (m - 1), which makes an 80% interval from 16 draws cover only about 15/17 x 80% = 71%.
+    Levels below 1 / (m + 1) or above m / (m + 1) give the smallest / largest draw."""
+    return np.quantile(draws, levels, axis=1, method="weibull").T
 
 
 def _as_target(y: object, n_rows: int) -> pd.Series:

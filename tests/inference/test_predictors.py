@@ -86,3 +86,16 @@ def test_unseen_test_categories_warn_and_still_predict(tiny):
     clf = TabDiffClassifier(tiny, **FAST).fit(X[:30], y[:30])
     with pytest.warns(UserWarning, match="'obj'.*never seen in fit"):
         assert clf.predict(test).shape == (10,)
+
+
+@pytest.mark.parametrize("m", [16, 40])
+def test_intervals_from_calibrated_draws_cover_their_level(m):
+    from tabdiff.inference.predictors import predictive_quantiles
+
+    rng = np.random.default_rng(0)
+    draws, truth = rng.normal(size=(50_000, m)), rng.normal(size=50_000)
+    for low, high in ((0.1, 0.9), (0.25, 0.75), (0.05, 0.95)):
+        bounds = predictive_quantiles(draws, np.array([low, high]))
+        covered = np.mean((truth >= bounds[:, 0]) & (truth <= bounds[:, 1]))
+        # beyond the outer draws the band stops at them: [min, max] of m draws covers (m - 1) / (m + 1)
+        assert covered == pytest.approx(min(high - low, (m - 1) / (m + 1)), abs=0.015), (low, high, covered)
