@@ -111,6 +111,11 @@ def impute_baseline(
         )
     else:
         raise ValueError(f"unknown imputation baseline {name!r}; choose from {IMPUTERS}")
+    return impute_coded(imputer, given)
+
+
+def impute_coded(imputer: object, given: pd.DataFrame) -> pd.DataFrame:
+    """`given` filled by a scikit-learn imputer run on its ordinal codes, standardized per column."""
     codes = OrdinalCodes(given)
     x = codes.to_array(given)  # (rows, cols) float, NaN = unknown
     mean, std = np.nanmean(x, axis=0), np.nanstd(x, axis=0)

@@ -16,18 +16,16 @@ Draw sources compared with tabdiff's `TabDiffImputer.sample`:
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401 - enables IterativeImputer
 from sklearn.impute import IterativeImputer
 from sklearn.linear_model import BayesianRidge
 
-from tabdiff.evaluation.baselines import BaselineOptions, OrdinalCodes
+from tabdiff.evaluation.baselines import BaselineOptions, impute_coded
 from tabdiff.evaluation.zero_shot import ImputationTask, scored_numeric
 
 BAND_LEVELS = (0.5, 0.8, 0.9)
@@ -120,19 +118,17 @@ def reference_draws(
         return out
     if name == "mice":
         options = options or BaselineOptions()
-        codes = OrdinalCodes(given)
-        x = codes.to_array(given)
-        mean, std = np.nanmean(x, axis=0), np.nanstd(x, axis=0)
-        mean, std = np.nan_to_num(mean), np.where((std > 0) & np.isfinite(std), std, 1.0)
-        out = []
-        for k in range(n):
-            imputer = IterativeImputer(
-                BayesianRidge(), max_iter=options.mice_max_iter, sample_posterior=True,
-                random_state=seed * 1000 + k, keep_empty_features=True,
-            )  # fmt: skip
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                filled = imputer.fit_transform((x - mean) / std) * std + mean
-            out.append(codes.from_array(filled, given))
-        return out
+        return [
+            impute_coded(
+                IterativeImputer(
+                    BayesianRidge(),
+                    max_iter=options.mice_max_iter,
+                    sample_posterior=True,
+                    random_state=seed * 1000 + k,
+                    keep_empty_features=True,
+                ),  # fmt: skip
+                given,
+            )
+            for k in range(n)
+        ]
     raise ValueError(f"unknown draw reference {name!r}; choose from {DRAW_REFERENCES}")
