@@ -82,6 +82,12 @@ def column_values(column: pd.Series, *, name: Hashable, kind: ColumnKind) -> tup
     return values, known_mask
 
 
+def as_numbers(column: pd.Series) -> pd.Series:
+    """A column's cells read as numbers (`pd.to_numeric`), float64 with NaN where a cell is missing or no number."""
+    values = pd.to_numeric(column.to_numpy(dtype=object), errors="coerce")
+    return pd.Series(values, index=column.index, dtype=np.float64)
+
+
 def stray_text(column: pd.Series, *, min_distinct: int, min_share: float = 0.5) -> np.ndarray | None:
     """(rows,) bool mask of the text cells of a column of numbers written as text / objects, or None.
 
@@ -99,7 +105,7 @@ def stray_text(column: pd.Series, *, min_distinct: int, min_share: float = 0.5) 
     values = column.to_numpy(dtype=object)
     if any(isinstance(v, (bool, np.bool_)) for v in values[observed]):
         return None
-    numbers = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64)
+    numbers = as_numbers(column).to_numpy()
     is_number = observed & np.isfinite(numbers)
     if is_number.sum() < min_share * observed.sum() or len(np.unique(numbers[is_number])) <= min_distinct:
         return None

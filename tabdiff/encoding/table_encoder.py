@@ -61,7 +61,7 @@ from tabdiff.encoding.categorical import (
     sorted_categories,
     take_categories,
 )
-from tabdiff.encoding.columns import ColumnKind, column_values, infer_kind, stray_text
+from tabdiff.encoding.columns import ColumnKind, as_numbers, column_values, infer_kind, stray_text
 from tabdiff.encoding.numeric import QuantileNormalMap
 from tabdiff.encoding.temporal import TemporalCodec, is_temporal
 
@@ -390,9 +390,7 @@ def _as_numbers(column: pd.Series, name: Hashable) -> pd.Series:
             f"or let tabdiff treat them as missing (non_numeric='missing' on the estimators, --non-numeric "
             f"missing in the CLI)"
         )
-    return pd.Series(
-        pd.to_numeric(column.to_numpy(dtype=object), errors="coerce"), index=column.index, dtype=np.float64
-    )
+    return as_numbers(column)
 
 
 def _categorical_series(categories: list[Hashable], codes: np.ndarray, dtype: object, index: pd.Index) -> pd.Series:

@@ -22,6 +22,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from tabdiff.inference.files import SUFFIXES, read_table, write_table
+from tabdiff.inference.frames import NON_NUMERIC
 from tabdiff.inference.inpaint import SAMPLERS
 
 MAX_INTEGER_CLASSES = 10  # an integer target with at most this many distinct values is a class label
@@ -137,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.add_argument(
             "--non-numeric",
-            choices=["error", "missing"],
+            choices=list(NON_NUMERIC),
             default="error",
             help="cells that are not numbers in a column of numbers: refuse the file (default, naming the cell) "
             "or treat them as missing",

@@ -20,7 +20,7 @@ from scipy import sparse
 
 from tabdiff.encoding import ColumnKind, TableEncoder
 from tabdiff.encoding.categorical import category_codes
-from tabdiff.encoding.columns import stray_text
+from tabdiff.encoding.columns import as_numbers, stray_text
 from tabdiff.encoding.temporal import is_temporal
 
 InputKind = Literal["dataframe", "ndarray"]
@@ -108,13 +108,11 @@ class ColumnPrep:
       nothing, and their missing cells stay missing (there is no value to infer), with a warning.
     """
 
-    coerce: tuple[Hashable, ...]  # columns read with pd.to_numeric(errors="coerce")
+    coerce: tuple[Hashable, ...]  # columns read as numbers (encoding.columns.as_numbers)
     identifiers: tuple[Hashable, ...]  # columns passed through
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, *, non_numeric: NonNumeric, max_categories: int, name: str = "X") -> ColumnPrep:
-        if non_numeric not in NON_NUMERIC:
-            raise ValueError(f"non_numeric must be one of {list(NON_NUMERIC)}, got {non_numeric!r}")
         coerce, identifiers = [], []
         for column_name in frame.columns:
             column = frame[column_name]
@@ -139,8 +137,7 @@ class ColumnPrep:
         out = frame.copy()
         for column_name in self.coerce:
             column = frame[column_name]
-            numbers = pd.to_numeric(column.to_numpy(dtype=object), errors="coerce")
-            numbers = pd.Series(numbers, index=frame.index, dtype=np.float64)
+            numbers = as_numbers(column)
             text = column.notna() & numbers.isna()
             if text.any():
                 warnings.warn(
