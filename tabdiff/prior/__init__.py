@@ -1,6 +1,9 @@
 """Synthetic table prior: generator families, mixed column types, filtering and missingness.
 
-Knows nothing of the model or Lightning (DESIGN.md); numpy only, so tables are cheap to draw.
+Knows nothing of the model or Lightning (DESIGN.md). Two engines draw the same distribution:
+`PriorSampler` (numpy, one table at a time: the readable reference) and `batched.BatchedPrior` (torch, a
+whole batch of one shape at once, on a CPU worker or the training GPU: what pretraining uses).
+`build_prior(engine=...)` picks one.
 """
 
 from tabdiff.prior.columns import ColumnConfig, ColumnProcessor

@@ -72,12 +72,7 @@ class PriorSampler:
 
     def __init__(self, config: PriorConfig | None = None) -> None:
         self.config = cfg = config or PriorConfig()
-        if cfg.rows[0] < 2 or cfg.rows[0] > cfg.rows[1]:
-            raise ValueError(f"rows must be a range (lo, hi) with 2 <= lo <= hi, got {cfg.rows}")
-        if cfg.cols[0] < 1 or cfg.cols[0] > cfg.cols[1]:
-            raise ValueError(f"cols must be a range (lo, hi) with 1 <= lo <= hi, got {cfg.cols}")
-        if not 2 <= cfg.columns.max_categories <= 16:
-            raise ValueError("columns.max_categories must be in 2..16 (the encoder's one-hot channels)")
+        validate_config(cfg)
         self.generators: dict[str, TableGenerator] = {
             "latent_factor": LatentFactorPrior(cfg.latent),
             "scm": SCMPrior(cfg.scm),
@@ -142,6 +137,16 @@ class PriorSampler:
         return raw
 
 
+def validate_config(cfg: PriorConfig) -> None:
+    """Refuse shape ranges and category caps no table can satisfy (both prior implementations call this)."""
+    if cfg.rows[0] < 2 or cfg.rows[0] > cfg.rows[1]:
+        raise ValueError(f"rows must be a range (lo, hi) with 2 <= lo <= hi, got {cfg.rows}")
+    if cfg.cols[0] < 1 or cfg.cols[0] > cfg.cols[1]:
+        raise ValueError(f"cols must be a range (lo, hi) with 1 <= lo <= hi, got {cfg.cols}")
+    if not 2 <= cfg.columns.max_categories <= 16:
+        raise ValueError("columns.max_categories must be in 2..16 (the encoder's one-hot channels)")
+
+
 @functools.cache
 def _blas_controller() -> ThreadpoolController:
     """One per process, made on first use (scanning the loaded libraries costs ~1 ms; a limit, ~10 us).
@@ -173,10 +178,26 @@ def _from_plain(cls: type, values: Mapping[str, Any]) -> Any:
     return cls(**kwargs)
 
 
-def build_prior(**config: Any) -> PriorSampler:
-    """A PriorSampler from plain (nested) keyword arguments: the Hydra `_target_` of conf/prior/*.yaml."""
+Engine = Literal["batched", "reference"]
+
+
+def build_prior(*, engine: Engine = "reference", device: str = "cpu", **config: Any) -> Any:
+    """The prior from plain (nested) keyword arguments: the Hydra `_target_` of conf/prior/*.yaml.
+
+    engine: "batched" draws a batch with tensor operations on `device` (tabdiff.prior.batched.BatchedPrior),
+    "reference" one table at a time with numpy (PriorSampler; `device` must stay "cpu"). Same distribution.
+    """
     config = {k: v for k, v in config.items() if not k.startswith("_")}
-    return PriorSampler(_from_plain(PriorConfig, _to_container(config)))
+    prior_config = _from_plain(PriorConfig, _to_container(config))
+    if engine == "batched":
+        from tabdiff.prior.batched.sampler import BatchedPrior  # torch: imported only when asked for
+
+        return BatchedPrior(prior_config, device=device)
+    if engine != "reference":
+        raise ValueError(f"prior engine must be 'batched' or 'reference', got {engine!r}")
+    if str(device) != "cpu":
+        raise ValueError(f"the reference prior draws on the CPU only; use engine=batched for device={device!r}")
+    return PriorSampler(prior_config)
 
 
 def _to_container(value: Any) -> Any:

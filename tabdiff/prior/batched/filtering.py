@@ -1,0 +1,132 @@
+"""The unpredictable-table filter for a batch of tables: `filtering.predictability` without a loop over tables.
+
+Per table, a few columns are each predicted from all the others by ridge regression and scored by their
+leave-one-out R^2 (the reference's `_blocks` and `loo_ridge_r2`). Doing that column by column would cost
+one (p, p) or (rows, rows) solve per scored column; here each table is factorised once and every scored
+column's "all the others" system follows by a small Woodbury downdate of its own block:
+
+    M = (X X^T + lam I)^-1,  M_j = (X X^T - X_j X_j^T + lam I)^-1 = M + U_j S_j^-1 U_j^T,
+    U_j = M X_j,  S_j = I - X_j^T M X_j   (w x w, w <= 16 the block's width)
+
+and the leave-one-out residuals are e = M_j y / diag(M_j) (ridge LOO in dual form). M itself is only formed
+when rows <= predictors; otherwise the primal inverse Ginv = (X^T X + lam I)^-1 gives the same quantities
+by the push-through identity: U = M X = X Ginv, diag(M) = (1 - rowsum(U * X)) / lam, S_j = lam Ginv_jj.
+The predictor blocks are packed side by side (a table's features at [start_c, start_c + width_c)), padded
+with zero features to the batch's widest table; a zero feature only adds a ridge-only direction that
+changes nothing. The linear algebra runs in float64: S_j can be ill-conditioned (~1e-3) in the dual form.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from tabdiff.prior.batched.ops import normal_scores
+from tabdiff.prior.filtering import FilterConfig
+
+
+def _design(values: torch.Tensor, n_categories: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The packed predictor design of each table, as the reference's `_blocks`.
+
+    values (n, rows, cols), n_categories (n, cols) -> x (n, rows, p) float64 centred as the reference,
+    is_target (n, p) bool (the features that form the column's target block), starts (n, cols), widths (n, cols),
+    energy (n, cols) the sum of squares of each column's target block (0 for a constant column).
+    Numeric column: [z, z^2 - mean] with z its rank normal score (target z); categorical: centred one-hot (K).
+    """
+    n, rows, cols = values.shape
+    z = normal_scores(values).to(torch.float64)  # ranks in the input's dtype (ties as the caller sees them)
+    sq = z * z
+    # the reference centres z^2 (and the one-hot) but leaves z as it is (its mean is not 0 under ties)
+    numeric = torch.stack([z, sq - sq.mean(1, keepdim=True)], dim=-1).view(n, rows, 2 * cols)  # [z_c, z_c^2] pairs
+    k = n_categories.to(z.device, torch.long)
+    widths = torch.where(k > 0, k, 2)  # (n, cols)
+    ends = widths.cumsum(1)
+    starts = ends - widths
+    p = int(ends[:, -1].max())
+    f = torch.arange(p, device=z.device)
+    col_f = (f[:, None] >= ends[:, None, :]).sum(-1).clamp(max=cols - 1)  # (n, p) the column owning feature f
+    slot_f = f - starts.gather(1, col_f)
+    valid_f = f < ends[:, -1:]
+    cat_f = k.gather(1, col_f) > 0
+    one_hot = (values.gather(2, col_f[:, None, :].expand(n, rows, p)) == slot_f[:, None]).to(z.dtype)  # (n, rows, p)
+    one_hot = one_hot - one_hot.mean(1, keepdim=True)
+    z_f = numeric.gather(2, (2 * col_f + slot_f.clamp(max=1))[:, None, :].expand(n, rows, p))
+    x = torch.where(cat_f[:, None], one_hot, z_f) * valid_f[:, None]
+    is_target = valid_f & (cat_f | (slot_f == 0))
+    energy = torch.zeros((n, cols), dtype=x.dtype, device=x.device).scatter_add_(1, col_f, (x * x).sum(1) * is_target)
+    return x, is_target, starts, widths, energy
+
+
+def _column_r2(design: tuple[torch.Tensor, ...], scored: torch.Tensor, ridge: float) -> torch.Tensor:
+    """Leave-one-out ridge R^2 of each scored column's target block on all other columns' predictor blocks.
+
+    design from `_design`; scored (n, t) column indices -> (n, t) R^2, not clipped (0 for a constant column).
+    """
+    x, is_target, starts, widths, energy = design
+    n, rows, p = x.shape
+    t = scored.shape[1]
+    w = int(widths.max())
+    eye_w = torch.eye(w, dtype=x.dtype, device=x.device)
+    slot = torch.arange(w, device=x.device)
+    idx = (starts.gather(1, scored)[:, :, None] + slot).clamp(max=p - 1)  # (n, t, w) features of each block
+    in_block = slot < widths.gather(1, scored)[:, :, None]  # (n, t, w)
+    if p < rows:  # primal: one (p, p) inverse per table
+        ginv = torch.cholesky_inverse(
+            torch.linalg.cholesky(x.mT @ x + ridge * torch.eye(p, dtype=x.dtype, device=x.device))
+        )
+        u = x @ ginv  # (n, rows, p) = M X
+        diag_m = (1.0 - (u * x).sum(-1)) / ridge  # (n, rows)
+        g_rows = ginv.gather(1, idx.view(n, t * w, 1).expand(n, t * w, p)).view(n, t, w, p)
+        g_jj = g_rows.gather(3, idx[:, :, None, :].expand(n, t, w, w))  # (n, t, w, w)
+        pair = in_block[..., :, None] & in_block[..., None, :]
+        s = torch.where(pair, ridge * g_jj, eye_w)
+    else:  # dual: one (rows, rows) inverse per table
+        m = torch.cholesky_inverse(
+            torch.linalg.cholesky(x @ x.mT + ridge * torch.eye(rows, dtype=x.dtype, device=x.device))
+        )
+        u = m @ x
+        diag_m = m.diagonal(dim1=1, dim2=2)
+        s = None
+    flat = idx.view(n, 1, t * w).expand(n, rows, t * w)
+    keep = in_block[:, :, None, :].to(x.dtype)
+    u_j = u.gather(2, flat).view(n, rows, t, w).transpose(1, 2) * keep  # (n, t, rows, w)
+    if s is None:
+        x_j = x.gather(2, flat).view(n, rows, t, w).transpose(1, 2) * keep
+        s = eye_w - x_j.mT @ u_j  # (n, t, w, w); padding slots give identity rows
+    y_mask = (is_target.gather(1, idx.view(n, t * w)).view(n, t, w) & in_block)[:, :, None, :]
+    # M_j X_j = (M + U_j S_j^-1 U_j^T) X_j = U_j S_j^-1, since U_j^T X_j = X_j^T M X_j = I - S_j
+    b = torch.cholesky_solve(u_j.mT, torch.linalg.cholesky(s)).mT  # (n, t, rows, w) = U_j S_j^-1
+    diag_mj = diag_m[:, None, :] + (b * u_j).sum(-1)  # (n, t, rows) diagonal of M_j
+    resid = b * y_mask / diag_mj[..., None]  # leave-one-out residuals e = M_j y / diag(M_j)
+    total = energy.gather(1, scored)
+    r2 = 1.0 - (resid * resid).sum((-1, -2)) / total.clamp(min=1e-300)
+    return torch.where(total > 1e-12, r2, torch.zeros_like(r2))
+
+
+def predictability(
+    g: torch.Generator, values: torch.Tensor, n_categories: torch.Tensor, cfg: FilterConfig
+) -> torch.Tensor:
+    """(n,) mean clipped leave-one-out R^2 over up to cfg.max_targets random non-constant columns; 0 = nothing predicts.
+
+    values (n, rows, cols) with categorical codes 0..K-1 as floats, n_categories (n, cols) long (0 = numeric).
+    Rows are subsampled to cfg.max_rows (one random subset per table), as the reference.
+    """
+    n, rows, cols = values.shape
+    dtype = torch.get_default_dtype()
+    if n == 0 or cols < 2:
+        return torch.zeros(n, dtype=dtype, device=values.device)
+    if rows > cfg.max_rows:
+        keys = torch.rand((n, rows), generator=g, device=g.device)
+        pick = keys.topk(cfg.max_rows, dim=1).indices  # a random subset of rows per table
+        values = values.gather(1, pick[:, :, None].expand(n, cfg.max_rows, cols))
+        rows = cfg.max_rows
+    design = _design(values, n_categories)
+    energy = design[4]
+    candidate = energy > 1e-12  # (n, cols); constant columns say nothing
+    n_candidates = candidate.sum(1)
+    t = min(cfg.max_targets, cols)
+    keys = torch.rand((n, cols), generator=g, device=g.device) + (~candidate).to(torch.float32) * 2.0
+    scored = keys.argsort(1)[:, :t]  # (n, t): the candidates first, in random order
+    scored_valid = torch.arange(t, device=energy.device) < n_candidates.clamp(max=t)[:, None]
+    r2 = _column_r2(design, scored, cfg.ridge_per_row * rows).clamp(min=0.0)
+    score = (r2 * scored_valid).sum(1) / scored_valid.sum(1).clamp(min=1)
+    return torch.where(n_candidates >= 2, score, torch.zeros_like(score)).to(dtype)

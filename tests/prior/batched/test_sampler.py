@@ -1,0 +1,117 @@
+"""The batched prior end to end: valid tables, reproducible batches, and the reference prior's distribution."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from tabdiff.prior import FilterConfig, PriorConfig, PriorSampler, build_prior, predictability
+from tabdiff.prior.batched.sampler import FAMILIES, BatchedPrior
+
+CONFIG = PriorConfig(rows=(8, 48), cols=(2, 12))
+N_BATCHES, BATCH = 60, 8
+
+
+def _tables(prior, seed: int = 0) -> list:
+    out = []
+    for i in range(N_BATCHES):
+        out += prior.sample_batch(np.random.default_rng([seed, i]), BATCH)
+    return out
+
+
+@pytest.fixture(scope="module")
+def both():
+    return _tables(PriorSampler(CONFIG)), _tables(BatchedPrior(CONFIG))
+
+
+def test_batches_are_valid_tables_of_one_shape():
+    prior = BatchedPrior(CONFIG)
+    for i in range(20):
+        batch = prior.sample_tensors(np.random.default_rng(i), 6)
+        n, rows, cols = batch.values.shape
+        assert n == 6 and CONFIG.rows[0] <= rows <= CONFIG.rows[1] and CONFIG.cols[0] <= cols <= CONFIG.cols[1]
+        assert batch.values.dtype == torch.float32 and torch.isfinite(batch.values).all()
+        assert batch.known_mask.any(dim=1).all(), "every column keeps a known cell"
+        assert (~batch.known_mask).flatten(1).any(dim=1).all(), "every table has a cell to inpaint"
+        for t, table in enumerate(batch.tables()):  # SyntheticTable validates shapes and finiteness itself
+            for j in np.flatnonzero(table.n_categories):
+                codes = table.values[:, j]
+                assert set(np.unique(codes)) == set(range(int(table.n_categories[j]))), (t, j)
+            assert (np.round(table.values[:, table.is_integer]) == table.values[:, table.is_integer]).all()
+
+
+def test_the_same_generator_gives_the_same_batch_and_shapes_can_be_fixed():
+    prior = BatchedPrior(CONFIG)
+    a = prior.sample_tensors(np.random.default_rng(3), 5)
+    b = prior.sample_tensors(np.random.default_rng(3), 5)
+    c = prior.sample_tensors(np.random.default_rng(4), 5)
+    assert torch.equal(a.values, b.values) and torch.equal(a.known_mask, b.known_mask)
+    assert a.values.shape != c.values.shape or not torch.equal(a.values, c.values)
+    assert prior.sample_tensors(np.random.default_rng(5), 3, n_rows=7, n_cols=2).values.shape == (3, 7, 2)
+
+
+def test_shapes_follow_the_reference(both):
+    ref, new = both
+    for axis in (0, 1):
+        a = [t.shape[axis] for t in ref[::BATCH]]
+        b = [t.shape[axis] for t in new[::BATCH]]
+        assert stats.ks_2samp(a, b).pvalue > 1e-3, axis
+
+
+def test_families_and_mechanisms_have_the_reference_shares(both):
+    ref, new = both
+    for attr, names in (("family", FAMILIES), ("missingness", ("mcar", "mar", "mnar", "target"))):
+        a = np.array([[getattr(t, attr) == k for k in names] for t in ref]).mean(axis=0)
+        b = np.array([[getattr(t, attr) == k for k in names] for t in new]).mean(axis=0)
+        # 480 tables each: a share's standard error is at most 0.023 per sample
+        np.testing.assert_allclose(b, a, atol=0.08, err_msg=attr)
+
+
+def test_missing_rates_per_mechanism_follow_the_reference(both):
+    ref, new = both
+    for kind in ("mcar", "mar", "mnar"):
+        a = [1 - t.known_mask.mean() for t in ref if t.missingness == kind]
+        b = [1 - t.known_mask.mean() for t in new if t.missingness == kind]
+        if min(len(a), len(b)) >= 20:
+            assert abs(np.mean(a) - np.mean(b)) < 0.06, kind
+    a = [(~t.known_mask).sum() / t.shape[0] for t in ref if t.missingness == "target"]
+    b = [(~t.known_mask).sum() / t.shape[0] for t in new if t.missingness == "target"]
+    assert abs(np.mean(a) - np.mean(b)) < 0.08
+
+
+def test_column_types_follow_the_reference(both):
+    ref, new = both
+
+    def summary(tables):
+        cat = np.concatenate([t.n_categories > 0 for t in tables])
+        k = np.concatenate([t.n_categories[t.n_categories > 0] for t in tables])
+        integer = np.concatenate([t.is_integer for t in tables])
+        return cat.mean(), k.mean(), integer.mean()
+
+    a, b = summary(ref), summary(new)
+    assert abs(a[0] - b[0]) < 0.05 and abs(a[1] - b[1]) < 0.8 and abs(a[2] - b[2]) < 0.05, (a, b)
+
+
+def test_predictability_scores_follow_the_reference(both):
+    ref, new = both
+    cfg = FilterConfig()
+
+    def scores(tables):
+        return [predictability(np.random.default_rng(i), t.values, t.n_categories, cfg) for i, t in enumerate(tables)]
+
+    a, b = scores(ref), scores(new)
+    assert np.median(b) > cfg.min_score and abs(np.median(a) - np.median(b)) < 0.1
+    assert stats.ks_2samp(a, b).pvalue > 1e-3
+
+
+def test_build_prior_chooses_the_engine_and_refuses_unknown_ones():
+    assert isinstance(build_prior(engine="batched", rows=[8, 9]), BatchedPrior)
+    assert isinstance(build_prior(rows=[8, 9]), PriorSampler)
+    with pytest.raises(ValueError, match="engine must be"):
+        build_prior(engine="fast")
+    with pytest.raises(ValueError, match="engine=batched"):
+        build_prior(device="cuda")
+    with pytest.raises(ValueError, match="unknown families"):
+        BatchedPrior(PriorConfig(family_weights={"bogus": 1.0}))
