@@ -1,14 +1,17 @@
-"""Benchmark the synthetic prior: tables/s and cells/s of PriorSampler, single process, and whether it
-keeps up with training: one encoded stream batch against one training step of the `small` model.
+"""Benchmark the synthetic prior, one process: tables/s of each engine alone, with encoding, and against training.
 
-    python scripts/bench_prior.py                       # conf/prior/default.yaml and large.yaml
-    python scripts/bench_prior.py --configs default --seconds 5 --batch-size 32 --train-steps 10
+    python scripts/bench_prior.py                                   # default + large priors, both engines, CPU
+    python scripts/bench_prior.py --configs default --engines batched --batch-sizes 32 128 --device cuda
 
 (run from the repository root after `pip install -e .`, or with PYTHONPATH=.)
 
-Each config draws whole batches (one shared shape per batch, as the DataModule does) for about
-`--seconds` of wall time after one warm-up batch. The sampler holds numpy's BLAS to
-`blas_threads` (1 by default) while drawing; see PriorSampler.
+1. prior alone: whole batches (one shared shape per batch, as the DataModule draws them) for about
+   `--seconds` of wall time after a warm-up batch; `reference` is the per-table numpy PriorSampler,
+   `batched` the tensor BatchedPrior on `--device`.
+2. prior + encoding: the pretraining stream's batches (`PretrainStream.batch`, no real tables), i.e. what a
+   data worker hands the trainer.
+3. data vs training: median ms of one stream batch and of one training step of the `small` model on it
+   (on `--device`), so you can see whether the model or the data bounds a run.
 """
 
 from __future__ import annotations
@@ -19,91 +22,141 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "prior"
 
 
-def bench(name: str, batch_size: int, seconds: float, seed: int) -> dict:
-    sampler = instantiate(OmegaConf.load(CONF_DIR / f"{name}.yaml"))
+def make_prior(name: str, engine: str, device: str):
+    cfg = OmegaConf.load(CONF_DIR / f"{name}.yaml")
+    cfg.engine, cfg.device = engine, device if engine == "batched" else "cpu"
+    return instantiate(cfg)
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def bench_prior(prior, batch_size: int, seconds: float, seed: int, device: str) -> dict:
     rng = np.random.default_rng(seed)
-    sampler.sample_batch(rng, batch_size)  # warm-up: imports, first-call overheads
+    prior.sample_batch(rng, batch_size)  # warm-up: imports, first-call overheads
     n_tables = n_cells = 0
     families: Counter[str] = Counter()
+    draw = getattr(prior, "sample_tensors", None)
     start = time.perf_counter()
     while time.perf_counter() - start < seconds:
-        for t in sampler.sample_batch(rng, batch_size):
-            n_tables += 1
-            n_cells += t.values.size
-            families[t.family] += 1
+        if draw is not None:  # tensors stay on the device, as the stream uses them
+            batch = draw(rng, batch_size)
+            n_tables += batch.values.shape[0]
+            n_cells += batch.values.numel()
+            families.update(batch.family.tolist())
+        else:
+            for t in prior.sample_batch(rng, batch_size):
+                n_tables += 1
+                n_cells += t.values.size
+                families[t.family] += 1
+    _sync(device)
     elapsed = time.perf_counter() - start
+    names = ("latent_factor", "scm", "mixture", "gp")
+    shares = {names[k] if isinstance(k, int) else k: v / n_tables for k, v in families.items()}
     return {
-        "config": name,
-        "tables": n_tables,
         "tables_per_s": n_tables / elapsed,
         "cells_per_s": n_cells / elapsed,
         "mean_cells": n_cells / n_tables,
-        "ms_per_batch": 1e3 * elapsed * batch_size / n_tables,
-        "families": ", ".join(f"{k} {v / n_tables:.2f}" for k, v in sorted(families.items())),
+        "families": ", ".join(f"{k} {v:.2f}" for k, v in sorted(shares.items())),
     }
 
 
-def bench_against_training(batch_size: int, steps: int, seed: int) -> dict:
-    """Median ms of one encoded stream batch (prior draw + encoding) and one small-model training step on it."""
-    import torch
+def bench_stream(prior, batch_size: int, seconds: float, seed: int, device: str) -> dict:
+    from tabdiff.data.stream import PretrainStream
 
+    stream = PretrainStream(prior, [], batch_size=batch_size, seed=seed)
+    stream.batch(0)
+    n_tables, n_cells, i = 0, 0, 1
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        batch = stream.batch(i)
+        n_tables += batch.shape[0]
+        n_cells += batch.shape[0] * batch.shape[1] * batch.shape[2]
+        i += 1
+    _sync(device)
+    elapsed = time.perf_counter() - start
+    return {"tables_per_s": n_tables / elapsed, "cells_per_s": n_cells / elapsed}
+
+
+def bench_against_training(prior, batch_size: int, steps: int, seed: int, device: str) -> dict:
+    """Median ms of one encoded stream batch and one small-model training step on it (on `device`)."""
     from tabdiff.data.stream import PretrainStream
     from tabdiff.diffusion import GaussianDiffusion
     from tabdiff.training.module import TabDiffusionModule
 
-    sampler = instantiate(OmegaConf.load(CONF_DIR / "default.yaml"))
-    model = instantiate(OmegaConf.load(CONF_DIR.parent / "model" / "small.yaml"))
+    model = instantiate(OmegaConf.load(CONF_DIR.parent / "model" / "small.yaml")).to(device)
     module = TabDiffusionModule(model, GaussianDiffusion(1000, "cosine", learn_variance=True, prediction="x0"))
+    module.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    stream = PretrainStream(sampler, [], batch_size=batch_size, seed=seed)
+    stream = PretrainStream(prior, [], batch_size=batch_size, seed=seed)
     data_ms, step_ms = [], []
     for i in range(steps + 1):
         start = time.perf_counter()
-        batch = stream.batch(i)
+        batch = stream.batch(i).to(device)
+        _sync(device)
         data_ms.append(1e3 * (time.perf_counter() - start))
         start = time.perf_counter()
-        loss = module.batch_losses(batch, torch.Generator().manual_seed(i))["loss"]
+        loss = module.batch_losses(batch, torch.Generator(device=device).manual_seed(i))["loss"]
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        _sync(device)
         step_ms.append(1e3 * (time.perf_counter() - start))
     return {"data_ms": float(np.median(data_ms[1:])), "step_ms": float(np.median(step_ms[1:]))}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", nargs="+", default=["default", "large"], help="names under conf/prior/")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--seconds", type=float, default=10.0, help="wall time per config")
+    parser.add_argument("--engines", nargs="+", default=["reference", "batched"], choices=["reference", "batched"])
+    parser.add_argument("--batch-sizes", nargs="+", type=int, default=[32])
+    parser.add_argument("--device", default="cpu", help="where the batched prior and the training step run")
+    parser.add_argument("--seconds", type=float, default=10.0, help="wall time per measurement")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--train-steps", type=int, default=10, help="steps of the data-vs-training comparison (0: skip)"
     )
     args = parser.parse_args()
+    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device.replace("auto", "cpu")
+    print(f"device {device}, torch threads {torch.get_num_threads()}")
 
-    rows = [bench(name, args.batch_size, args.seconds, args.seed) for name in args.configs]
-    header = f"{'config':<10}{'tables':>8}{'tables/s':>11}{'cells/s':>13}{'mean cells':>12}{'ms/batch':>10}  families"
+    header = f"{'config':<9}{'engine':<11}{'batch':>6}{'prior tables/s':>16}{'+encoding':>11}{'cells/s':>13}{'mean cells':>11}  families"
     print(header)
     print("-" * len(header))
-    for r in rows:
-        print(
-            f"{r['config']:<10}{r['tables']:>8}{r['tables_per_s']:>11.1f}{r['cells_per_s']:>13,.0f}"
-            f"{r['mean_cells']:>12.0f}{r['ms_per_batch']:>10.1f}  {r['families']}"
-        )
+    for name in args.configs:
+        for engine in args.engines:
+            prior = make_prior(name, engine, device)
+            for bs in args.batch_sizes:
+                r = bench_prior(prior, bs, args.seconds, args.seed, device)
+                s = bench_stream(prior, bs, args.seconds, args.seed, device)
+                print(
+                    f"{name:<9}{engine:<11}{bs:>6}{r['tables_per_s']:>16.1f}{s['tables_per_s']:>11.1f}"
+                    f"{r['cells_per_s']:>13,.0f}{r['mean_cells']:>11.0f}  {r['families']}",
+                    flush=True,
+                )
 
     if args.train_steps:
-        r = bench_against_training(args.batch_size, args.train_steps, args.seed)
-        print(
-            f"\nbatch of {args.batch_size} (default prior): drawing + encoding {r['data_ms']:.0f} ms, "
-            f"small-model training step {r['step_ms']:.0f} ms (median of {args.train_steps}): "
-            f"data is {r['data_ms'] / r['step_ms']:.0%} of a step"
-        )
+        print()
+        for engine in args.engines:
+            for bs in args.batch_sizes:
+                r = bench_against_training(
+                    make_prior("default", engine, device), bs, args.train_steps, args.seed, device
+                )
+                print(
+                    f"default prior, {engine}, batch of {bs}: data {r['data_ms']:.0f} ms, small-model training step "
+                    f"{r['step_ms']:.0f} ms on {device} (medians of {args.train_steps}): data is "
+                    f"{r['data_ms'] / r['step_ms']:.0%} of a step",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

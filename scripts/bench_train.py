@@ -1,10 +1,12 @@
 """Training throughput of a recipe with one process and with DDP over 2 CPU processes (gloo).
 
-    python scripts/bench_train.py [--experiment cpu_small] [--steps 80]
+    python scripts/bench_train.py [--experiment cpu_small] [--steps 80] [--engines reference batched] [--no-ddp]
 
 Runs the real `tabdiff-pretrain` (Lightning, the recipe's data stream included) for `--steps` steps per
 setting and prints the mean of the `perf/tables_per_s` / `perf/cells_per_s` windows the TableThroughput
 callback logged (all ranks together). One process uses 2 threads; each DDP process 1 (2 cores here).
+`--engines` runs each setting once per prior engine (`prior.engine=...`: the per-table numpy reference or the
+batched tensor prior), so the two can be compared in one run on the same machine.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(experiment: str, steps: int, ddp: bool, out: Path) -> dict[str, float]:
+def run(experiment: str, steps: int, ddp: bool, out: Path, engine: str | None = None) -> dict[str, float]:
     overrides = [
         f"experiment={experiment}",
+        *([f"prior.engine={engine}"] if engine else []),
         f"output_dir={out}",
         f"trainer.max_steps={steps}",
         f"trainer.val_check_interval={steps}",
@@ -49,12 +52,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--experiment", default="cpu_small")
     parser.add_argument("--steps", type=int, default=80)
+    parser.add_argument("--engines", nargs="+", default=[None], help="prior engines to compare (default: the config's)")
+    parser.add_argument("--no-ddp", action="store_true", help="only the one-process setting")
     args = parser.parse_args()
-    print(f"{'setting':<22}{'tables/s':>10}{'cells/s':>12}{'windows':>9}")
-    for name, ddp in (("1 process", False), ("DDP, 2 CPU processes", True)):
-        with tempfile.TemporaryDirectory() as tmp:
-            r = run(args.experiment, args.steps, ddp, Path(tmp))
-        print(f"{name:<22}{r['tables_per_s']:>10.1f}{r['cells_per_s']:>12,.0f}{r['windows']:>9}")
+    settings = [("1 process", False)] + ([] if args.no_ddp else [("DDP, 2 CPU processes", True)])
+    print(f"{'setting':<22}{'prior':<11}{'tables/s':>10}{'cells/s':>12}{'windows':>9}")
+    for name, ddp in settings:
+        for engine in args.engines:
+            with tempfile.TemporaryDirectory() as tmp:
+                r = run(args.experiment, args.steps, ddp, Path(tmp), engine)
+            label = engine or "config"
+            print(
+                f"{name:<22}{label:<11}{r['tables_per_s']:>10.1f}{r['cells_per_s']:>12,.0f}{r['windows']:>9}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -42,3 +42,19 @@ def test_experiment_composes_and_resolves(experiment, tmp_path):
     assert resolved["trainer"]["_target_"] == "lightning.Trainer"
     # the stream's encoder settings and the prior's category cap fit the model's channels
     assert resolved["prior"]["columns"]["max_categories"] <= resolved["model"]["n_channels"]
+
+
+def test_the_gpu_recipe_draws_its_prior_where_it_trains(tmp_path):
+    """experiment=gpu_small: a batched prior on data.prior_device=auto (the CPU here), in the training process."""
+    import torch
+
+    from tabdiff.prior.batched.sampler import BatchedPrior
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("pretrain", overrides=["experiment=gpu_small", f"output_dir={tmp_path}", "data.real_fraction=0"])
+    data = instantiate(cfg.data)
+    assert isinstance(data.prior, BatchedPrior) and data.num_workers == 0
+    assert data.prior.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    data.setup()
+    batch = next(iter(data.train_dataloader()))
+    assert batch.shape[0] == 128 and batch.cells.device.type == data.prior.device.type

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+import numpy as np
 import torch
 
 from tabdiff.encoding import EncodedTable
@@ -28,6 +29,34 @@ class TableBatch:
     def to(self, device: torch.device | str, **kwargs: bool) -> TableBatch:
         """Every tensor moved to `device` (Lightning calls this with non_blocking=True on CUDA)."""
         return TableBatch(**{f.name: getattr(self, f.name).to(device, **kwargs) for f in fields(self)})
+
+    def pin_memory(self) -> TableBatch:
+        """Page-locked copies (DataLoader(pin_memory=True) calls this), so copies to a GPU can overlap compute."""
+        return TableBatch(**{f.name: getattr(self, f.name).pin_memory() for f in fields(self)})
+
+    def put(self, i: int, table: EncodedTable, known_mask: np.ndarray | torch.Tensor) -> None:
+        """Overwrite slot `i` with one encoded table no larger than the batch (padded, as stack_tables pads).
+
+        `known_mask` (rows, cols) is intersected with the table's observed cells.
+        """
+        r, c = table.known_mask.shape
+        device = self.cells.device
+        self.cells[i] = 0.0
+        self.cells[i, :r, :c] = table.cells.to(device)
+        self.observed_mask[i] = False
+        self.observed_mask[i, :r, :c] = table.known_mask.to(device)
+        self.known_mask[i] = False
+        self.known_mask[i, :r, :c] = (
+            torch.as_tensor(known_mask, dtype=torch.bool, device=device) & self.observed_mask[i, :r, :c]
+        )
+        self.channel_mask[i] = False
+        self.channel_mask[i, :c] = table.channel_mask.to(device)
+        self.column_kind[i] = 0
+        self.column_kind[i, :c] = table.column_kind.to(device)
+        self.row_pad_mask[i] = True
+        self.row_pad_mask[i, :r] = False
+        self.col_pad_mask[i] = True
+        self.col_pad_mask[i, :c] = False
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -66,14 +95,7 @@ def stack_tables(tables: list[EncodedTable], known_masks: list[torch.Tensor]) ->
         col_pad_mask=torch.ones(batch, n_cols, dtype=torch.bool),
     )
     for i, (table, known) in enumerate(zip(tables, known_masks, strict=True)):
-        r, c = table.known_mask.shape
         if table.cells.shape[2] != n_channels:
             raise ValueError(f"table {i} has {table.cells.shape[2]} channels per cell, the first has {n_channels}")
-        out.cells[i, :r, :c] = table.cells
-        out.observed_mask[i, :r, :c] = table.known_mask
-        out.known_mask[i, :r, :c] = torch.as_tensor(known, dtype=torch.bool) & table.known_mask
-        out.channel_mask[i, :c] = table.channel_mask
-        out.column_kind[i, :c] = table.column_kind
-        out.row_pad_mask[i, :r] = False
-        out.col_pad_mask[i, :c] = False
+        out.put(i, table, known)
     return out

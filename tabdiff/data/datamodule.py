@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 
 import lightning as L
+import torch
 from torch.utils.data import DataLoader
 
 from tabdiff.data.sources import TableSource, load_tables
@@ -18,6 +19,19 @@ def _identity(batch):
     return batch
 
 
+def _prior_on(prior: TablePrior, device: str, num_workers: int) -> TablePrior:
+    """The prior drawing on `device`: only a batched prior (engine=batched) can move."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if not hasattr(prior, "to"):
+        if device == "cpu":
+            return prior
+        raise ValueError(f"data.prior_device={device!r} needs a batched prior: set prior.engine=batched")
+    if device != "cpu" and num_workers > 0:
+        raise ValueError(f"data.prior_device={device!r} draws in the training process: set data.num_workers=0")
+    return prior.to(device)
+
+
 class PretrainDataModule(L.LightningDataModule):
     """Streams `TableBatch`es: `batch_size` tables a batch, a fraction `real_fraction` of them real.
 
@@ -28,6 +42,10 @@ class PretrainDataModule(L.LightningDataModule):
             sources that fail to load are skipped with a warning.
         val_batches: fixed prior batches for the validation loss.
         encoder: max_categories / clip / n_quantiles, as the model and inference use them.
+        prior_device: where a batched prior draws ("cpu", "cuda", "auto" = cuda when available; None keeps the
+            prior's own). Drawing on the GPU happens in the training process, so it needs num_workers=0.
+        pin_memory: page-locked batches from CPU workers (faster copies to a GPU).
+        prefetch_factor: batches each worker keeps ready.
     """
 
     def __init__(
@@ -41,9 +59,16 @@ class PretrainDataModule(L.LightningDataModule):
         val_batches: int = 4,
         seed: int = 0,
         encoder: dict | None = None,
+        prior_device: str | None = None,
+        pin_memory: bool = False,
+        prefetch_factor: int | None = None,
     ) -> None:
         super().__init__()
+        if prior_device is not None:
+            prior = _prior_on(prior, prior_device, num_workers)
         self.prior = prior
+        self.pin_memory = pin_memory
+        self.prefetch_factor = prefetch_factor
         self.real_sources = list(real_sources)
         self.batch_size = batch_size
         self.real_fraction = real_fraction
@@ -91,6 +116,8 @@ class PretrainDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             collate_fn=_identity,
             persistent_workers=self.num_workers > 0,
+            pin_memory=self.pin_memory,
+            prefetch_factor=self.prefetch_factor if self.num_workers > 0 else None,
         )
 
     def val_dataloader(self) -> DataLoader:

@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from tabdiff.data.batch import TableBatch, stack_tables
-from tabdiff.encoding.arrays import encode_arrays
+from tabdiff.encoding.arrays import encode_arrays, encode_batch
 from tabdiff.encoding.columns import ColumnKind, infer_kind
 from tabdiff.prior.table import RawTable
 
@@ -165,6 +165,8 @@ class PretrainStream(IterableDataset):
     def batch(self, index: int) -> TableBatch:
         """Batch number `index` of this rank's stream."""
         rng = np.random.default_rng([self.seed, self.rank, index])
+        if hasattr(self.prior, "sample_tensors"):
+            return self._tensor_batch(rng)
         synthetic = self.prior.sample_batch(rng, self.batch_size)
         n_rows, n_cols = synthetic[0].values.shape
         encoded, known = [], []
@@ -178,6 +180,68 @@ class PretrainStream(IterableDataset):
             encoded.append(encode_arrays(values, n_categories, fit_mask=known_mask, **self.encode_kwargs))
             known.append(torch.from_numpy(known_mask))
         return stack_tables(encoded, known)
+
+    def _tensor_batch(self, rng: np.random.Generator) -> TableBatch:
+        """A batched prior's tables encoded in one go on its device; the real-table slots coded one by one."""
+        drawn = self.prior.sample_tensors(rng, self.batch_size)
+        n, n_rows, n_cols = drawn.values.shape
+        cells, channel_mask, column_kind = encode_batch(
+            drawn.values,
+            drawn.n_categories,
+            drawn.known_mask,
+            max_categories=self.encode_kwargs["max_categories"],
+            clip=self.encode_kwargs["clip"],
+        )
+        device = cells.device
+        out = TableBatch(
+            cells=cells,
+            observed_mask=torch.ones((n, n_rows, n_cols), dtype=torch.bool, device=device),
+            known_mask=drawn.known_mask,
+            channel_mask=channel_mask,
+            column_kind=column_kind,
+            row_pad_mask=torch.zeros((n, n_rows), dtype=torch.bool, device=device),
+            col_pad_mask=torch.zeros((n, n_cols), dtype=torch.bool, device=device),
+        )
+        slots = [i for i in range(n) if self.real_tables and rng.random() < self.real_fraction]
+        if slots:
+            self._put_real_tables(rng, out, torch.tensor(slots, device=device))
+        return out
+
+    def _put_real_tables(self, rng: np.random.Generator, out: TableBatch, slots: torch.Tensor) -> None:
+        """Real-table crops in batch slots `slots`, coded together by encode_batch (NaN-padded to the batch shape)."""
+        n_rows, n_cols = out.shape[1:3]
+        values = np.full((len(slots), n_rows, n_cols), np.nan)
+        n_categories = np.zeros((len(slots), n_cols), dtype=np.int64)
+        known = np.zeros((len(slots), n_rows, n_cols), dtype=bool)
+        shapes = []
+        for k in range(len(slots)):
+            real = self.real_tables[rng.integers(len(self.real_tables))]
+            crop, n_categories_k, target_col = crop_real_table(rng, real, n_rows, n_cols)
+            r, c = crop.shape
+            values[k, :r, :c], n_categories[k, :c] = crop, n_categories_k
+            known[k, :r, :c] = real_known_mask(rng, self.prior.masks, crop, n_categories_k, target_col)
+            shapes.append((r, c))
+        device = out.cells.device
+        values_t = torch.as_tensor(values, dtype=torch.float32, device=device)
+        n_categories_t, known_t = torch.as_tensor(n_categories, device=device), torch.as_tensor(known, device=device)
+        cells, channel_mask, column_kind = encode_batch(
+            values_t,
+            n_categories_t,
+            known_t,
+            max_categories=self.encode_kwargs["max_categories"],
+            clip=self.encode_kwargs["clip"],
+        )
+        r, c = (torch.as_tensor(x, device=device) for x in zip(*shapes, strict=True))
+        row_pad = torch.arange(n_rows, device=device)[None, :] >= r[:, None]  # (k, rows)
+        col_pad = torch.arange(n_cols, device=device)[None, :] >= c[:, None]  # (k, cols)
+        observed = ~torch.isnan(values_t)
+        out.cells[slots] = cells
+        out.observed_mask[slots] = observed
+        out.known_mask[slots] = known_t & observed
+        out.channel_mask[slots] = channel_mask & ~col_pad[:, :, None]
+        out.column_kind[slots] = column_kind
+        out.row_pad_mask[slots] = row_pad
+        out.col_pad_mask[slots] = col_pad
 
     def __iter__(self) -> Iterator[TableBatch]:
         info = get_worker_info()

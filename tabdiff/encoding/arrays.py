@@ -71,12 +71,12 @@ def encode_batch(
     max_categories: int = 16,
     clip: float = 5.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """`encode_arrays` for a batch of complete tables of one shape, on their device, with no loop over tables.
+    """`encode_arrays` for a batch of tables of one shape, on their device, with no loop over tables.
 
-    values (n, rows, cols) (categorical columns hold codes 0..K-1), n_categories (n, cols), fit_mask
-    (n, rows, cols) bool: the cells each numeric map is fitted on (a column without one is fitted on all its
-    cells). Returns cells (n, rows, cols, max_categories) float32, channel_mask (n, cols, max_categories) bool
-    and column_kind (n, cols) long.
+    values (n, rows, cols) (NaN = missing; categorical columns hold codes 0..K-1), n_categories (n, cols),
+    fit_mask (n, rows, cols) bool: the cells each numeric map is fitted on (a column without one is fitted on
+    all its observed cells). Returns cells (n, rows, cols, max_categories) float32 (0 in every channel of a
+    missing cell), channel_mask (n, cols, max_categories) bool and column_kind (n, cols) long.
 
     A numeric cell gets the score `QuantileNormalMap` gives it: a fitted value its mid-rank plotting position's
     normal quantile, any other value the linear interpolation between the scores of the fitted values around
@@ -88,9 +88,11 @@ def encode_batch(
         raise ValueError(
             f"a column has {int(n_categories.max())} categories, more than max_categories={max_categories}"
         )
+    observed = ~torch.isnan(values)  # (n, rows, cols)
     x = values.to(torch.float32).transpose(1, 2).contiguous()  # (n, cols, rows)
-    fit = fit_mask.transpose(1, 2)
-    fit = fit | ~fit.any(dim=2, keepdim=True)
+    seen = observed.transpose(1, 2)
+    fit = fit_mask.transpose(1, 2) & seen
+    fit = torch.where(fit.any(dim=2, keepdim=True), fit, seen)
     fitted = torch.sort(torch.where(fit, x, torch.inf).contiguous(), dim=2).values  # (n, cols, rows), unfitted last
     m = fit.sum(dim=2, keepdim=True).to(torch.float32)  # fitted cells per column
     below = torch.searchsorted(fitted, x, right=False)  # fitted values < x
@@ -113,11 +115,12 @@ def encode_batch(
 
     channels = torch.arange(max_categories, device=values.device)
     is_categorical = (n_categories > 0)[:, None, :, None]  # (n, 1, cols, 1)
-    codes = values.round().long()[..., None]  # (n, rows, cols, 1)
+    codes = torch.nan_to_num(values).round().long()[..., None]  # (n, rows, cols, 1)
     one_hot_cells = torch.where(codes == channels, 1.0, -1.0)
     one_hot_cells = torch.where(channels < n_categories[:, None, :, None], one_hot_cells, 0.0)
     numeric_cells = torch.where(channels == 0, numeric[..., None], 0.0)
     cells = torch.where(is_categorical, one_hot_cells, numeric_cells).to(torch.float32)
+    cells = torch.where(observed[..., None], cells, 0.0)
     channel_mask = channels < n_categories.clamp(min=1)[..., None]  # (n, cols, max_categories)
     column_kind = (n_categories > 0).long() * int(ColumnKind.CATEGORICAL)
     return cells, channel_mask, column_kind

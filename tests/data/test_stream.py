@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 from torch.utils.data import DataLoader
 
@@ -14,7 +15,9 @@ from tabdiff.data.datamodule import PretrainDataModule
 from tabdiff.data.manifest import bundled_tables
 from tabdiff.data.stream import PretrainStream, to_codes
 from tabdiff.encoding import TableEncoder
+from tabdiff.encoding.arrays import encode_arrays
 from tabdiff.prior import PriorConfig, PriorSampler
+from tabdiff.prior.batched.sampler import BatchedPrior
 
 PRIOR = PriorSampler(PriorConfig(rows=(6, 20), cols=(2, 6)))
 
@@ -92,3 +95,44 @@ def test_loss_cells_skip_unobserved_padding_unused_channels_and_conditioning():
     conditioned = batch.loss_cells(torch.tensor([True, False]))
     assert not conditioned[0, 0].any() and conditioned[0, 2, 0, 0]  # known cells are inputs, not targets
     assert torch.equal(conditioned[1], loss[1])
+
+
+BATCHED = BatchedPrior(PriorConfig(rows=(6, 20), cols=(2, 6)))
+
+
+def test_a_batched_prior_streams_the_same_kind_of_batch_as_table_by_table_coding():
+    """Batched draws go through encode_batch; coding their tables one by one gives the same cells."""
+    stream = PretrainStream(BATCHED, [], batch_size=4, seed=5)
+    for i in range(4):
+        batch = stream.batch(i)
+        drawn = BATCHED.sample_tensors(np.random.default_rng([5, 0, i]), 4)
+        ref = stack_tables(
+            [encode_arrays(t.values, t.n_categories, fit_mask=t.known_mask) for t in drawn.tables()],
+            [torch.from_numpy(t.known_mask) for t in drawn.tables()],
+        )
+        torch.testing.assert_close(batch.cells, ref.cells, atol=2e-6, rtol=0)
+        for name in ("observed_mask", "known_mask", "channel_mask", "column_kind", "row_pad_mask", "col_pad_mask"):
+            assert torch.equal(getattr(batch, name), getattr(ref, name)), name
+    assert torch.equal(stream.batch(2).cells, PretrainStream(BATCHED, [], batch_size=4, seed=5).batch(2).cells)
+
+
+def test_a_batched_prior_mixes_in_real_tables_padded_in_their_slots():
+    tables = [to_codes(s.name, s.load(), max_categories=16, target=s.entry.target) for s in bundled_tables()[:6]]
+    stream = PretrainStream(BATCHED, tables, batch_size=6, real_fraction=0.5, seed=2)
+    padded = 0
+    for i in range(6):
+        batch = stream.batch(i)
+        assert not (batch.known_mask & ~batch.observed_mask).any()
+        real = ~batch.row_pad_mask[:, :, None] & ~batch.col_pad_mask[:, None, :]
+        assert (batch.known_mask | ~real).flatten(1).any(1).all()
+        assert not (batch.cells.abs().sum(-1) > 0)[~real].any(), "padding cells hold zeros"
+        padded += int(batch.row_pad_mask.any(1).sum() + batch.col_pad_mask.any(1).sum())
+    assert padded > 0, "real tables smaller than the batch shape must be padded"
+
+
+def test_prior_device_needs_a_batched_prior_and_the_main_process():
+    with pytest.raises(ValueError, match="engine=batched"):
+        PretrainDataModule(PRIOR, prior_device="cuda")
+    with pytest.raises(ValueError, match="num_workers=0"):
+        PretrainDataModule(BATCHED, prior_device="cuda", num_workers=2)
+    assert PretrainDataModule(BATCHED, prior_device="cpu").prior.device == torch.device("cpu")

@@ -112,8 +112,15 @@ def test_bad_configs_are_refused():
 
 @pytest.mark.parametrize("name, rows, cols", [("default", (8, 64), (3, 16)), ("large", (64, 1024), (3, 64))])
 def test_hydra_configs(name, rows, cols):
-    sampler = instantiate(OmegaConf.load(CONF / f"{name}.yaml"))
+    cfg = OmegaConf.load(CONF / f"{name}.yaml")
+    assert cfg.engine == "batched"  # what pretraining draws with; the reference engine is one override away
+    cfg.engine = "reference"
+    sampler = instantiate(cfg)
     assert isinstance(sampler, PriorSampler)
     assert sampler.config.rows == rows and sampler.config.cols == cols
     assert isinstance(sampler.config.missingness.rate_range, tuple)
     _assert_valid(sampler.sample_table(np.random.default_rng(5)))
+    batched = instantiate(OmegaConf.load(CONF / f"{name}.yaml"))
+    assert batched.config == sampler.config
+    for table in batched.sample_batch(np.random.default_rng(5), 2):
+        _assert_valid(table)
