@@ -59,9 +59,10 @@ def test_too_many_categories_is_an_error_naming_the_column():
     n_rows=st.integers(2, 60),
     n_cols=st.integers(1, 7),
     fit_rate=st.floats(0.0, 1.0),
+    missing_rate=st.sampled_from([0.0, 0.3, 0.95]),
 )
-def test_encode_batch_matches_encode_arrays_table_by_table(seed, n_rows, n_cols, fit_rate):
-    """The batched path codes every cell as the per-table one: ties, constant columns, unfitted columns."""
+def test_encode_batch_matches_encode_arrays_table_by_table(seed, n_rows, n_cols, fit_rate, missing_rate):
+    """The batched path codes every cell as the per-table one: ties, constant, unfitted and missing cells."""
     rng = np.random.default_rng(seed)
     n = 3
     values = rng.standard_normal((n, n_rows, n_cols)).astype(np.float32).astype(np.float64)
@@ -76,6 +77,7 @@ def test_encode_batch_matches_encode_arrays_table_by_table(seed, n_rows, n_cols,
             n_categories[:, j] = rng.integers(2, 17, n)
             values[:, :, j] = rng.integers(0, n_categories[:, j][:, None], (n, n_rows))
     fit_mask = rng.random((n, n_rows, n_cols)) < fit_rate
+    values[rng.random(values.shape) < missing_rate] = np.nan
     cells, channel_mask, column_kind = encode_batch(
         torch.tensor(values, dtype=torch.float32), torch.tensor(n_categories), torch.tensor(fit_mask)
     )
