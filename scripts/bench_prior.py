@@ -6,8 +6,8 @@
 (run from the repository root after `pip install -e .`, or with PYTHONPATH=.)
 
 1. prior alone: whole batches (one shared shape per batch, as the DataModule draws them) for about
-   `--seconds` of wall time after a warm-up batch; `reference` is the per-table numpy PriorSampler,
-   `batched` the tensor BatchedPrior on `--device`.
+   `--seconds` of wall time after a warm-up batch, the same sequence of shapes for every engine;
+   `reference` is the per-table numpy PriorSampler, `batched` the tensor BatchedPrior on `--device`.
 2. prior + encoding: the pretraining stream's batches (`PretrainStream.batch`, no real tables), i.e. what a
    data worker hands the trainer.
 3. data vs training: median ms of one stream batch and of one training step of the `small` model on it
@@ -40,21 +40,34 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def shape_stream(prior, seed: int):
+    """The same sequence of batch shapes for every engine (drawn from the config's ranges by the reference's
+    rule), so that engines are compared on equal tables: one batch of 1,024 x 64 costs as much as hundreds of
+    small ones, and a 10-second window holds only a few large batches."""
+    from tabdiff.prior.draws import log_uniform_int
+
+    rng, cfg = np.random.default_rng([seed, 1]), prior.config
+    while True:
+        yield log_uniform_int(rng, *cfg.rows), log_uniform_int(rng, *cfg.cols)
+
+
 def bench_prior(prior, batch_size: int, seconds: float, seed: int, device: str) -> dict:
     rng = np.random.default_rng(seed)
     prior.sample_batch(rng, batch_size)  # warm-up: imports, first-call overheads
     n_tables = n_cells = 0
     families: Counter[str] = Counter()
     draw = getattr(prior, "sample_tensors", None)
+    shapes = shape_stream(prior, seed)
     start = time.perf_counter()
     while time.perf_counter() - start < seconds:
+        rows, cols = next(shapes)
         if draw is not None:  # tensors stay on the device, as the stream uses them
-            batch = draw(rng, batch_size)
+            batch = draw(rng, batch_size, rows, cols)
             n_tables += batch.values.shape[0]
             n_cells += batch.values.numel()
             families.update(batch.family.tolist())
         else:
-            for t in prior.sample_batch(rng, batch_size):
+            for t in prior.sample_batch(rng, batch_size, rows, cols):
                 n_tables += 1
                 n_cells += t.values.size
                 families[t.family] += 1
