@@ -94,33 +94,38 @@ def encode_batch(
     fit = fit_mask.transpose(1, 2) & seen
     fit = torch.where(fit.any(dim=2, keepdim=True), fit, seen)
     fitted = torch.sort(torch.where(fit, x, torch.inf).contiguous(), dim=2).values  # (n, cols, rows), unfitted last
-    m = fit.sum(dim=2, keepdim=True).to(torch.float32)  # fitted cells per column
+    m = fit.sum(dim=2, keepdim=True)  # fitted cells per column
+    # every sorted position's knot score: its tie run (first..last position) at the mid-rank plotting position
+    pos = torch.arange(n_rows, device=x.device).expand_as(fitted)
+    new_run = torch.ones_like(fitted, dtype=torch.bool)
+    new_run[..., 1:] = fitted[..., 1:] != fitted[..., :-1]
+    run_end = torch.ones_like(new_run)
+    run_end[..., :-1] = new_run[..., 1:]
+    first = torch.cummax(torch.where(new_run, pos, 0), dim=2).values
+    last = torch.flip(torch.cummin(torch.flip(torch.where(run_end, pos, n_rows - 1), [2]), dim=2).values, [2])
+    knot_score = torch.special.ndtri(((first + last).to(torch.float32) / 2.0 + 0.5) / m.clamp(min=1)).clamp(-clip, clip)
+
     below = torch.searchsorted(fitted, x, right=False)  # fitted values < x
-    upto = torch.searchsorted(fitted, x, right=True)  # fitted values <= x
-
-    def score(lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:  # a knot with lo values below it, hi - lo equal
-        return torch.special.ndtri((lo + (hi - lo) / 2.0) / m).clamp(-clip, clip)
-
-    last = fitted.shape[2] - 1
-    a = torch.gather(fitted, 2, (below - 1).clamp(min=0))  # largest fitted value < x
-    b = torch.gather(fitted, 2, below.clamp(max=last))  # smallest fitted value >= x
-    score_a = score(torch.searchsorted(fitted, a, right=False).to(torch.float32), below.to(torch.float32))
-    score_b = score(below.to(torch.float32), torch.searchsorted(fitted, b, right=True).to(torch.float32))
-    on_knot = upto > below
-    inside = (below > 0) & (below < m.long())
+    lower, upper = (below - 1).clamp(min=0), below.clamp(max=n_rows - 1)
+    a, b = torch.gather(fitted, 2, lower), torch.gather(fitted, 2, upper)  # the fitted values around x
+    score_a, score_b = torch.gather(knot_score, 2, lower), torch.gather(knot_score, 2, upper)
+    inside = (below > 0) & (below < m)
     weight = ((x - a) / torch.where(inside, b - a, torch.ones_like(x))).clamp(0.0, 1.0)
-    between = torch.where(inside, score_a + weight * (score_b - score_a), torch.where(below == 0, score_b, score_a))
-    numeric = torch.where(on_knot, score(below.to(torch.float32), upto.to(torch.float32)), between)
+    numeric = torch.where(inside, score_a + weight * (score_b - score_a), torch.where(below == 0, score_b, score_a))
+    numeric = torch.where((b == x) & (below < m), score_b, numeric)  # x is a fitted value: its own knot's score
     numeric = numeric.transpose(1, 2)  # (n, rows, cols)
 
     channels = torch.arange(max_categories, device=values.device)
-    is_categorical = (n_categories > 0)[:, None, :, None]  # (n, 1, cols, 1)
-    codes = torch.nan_to_num(values).round().long()[..., None]  # (n, rows, cols, 1)
-    one_hot_cells = torch.where(codes == channels, 1.0, -1.0)
-    one_hot_cells = torch.where(channels < n_categories[:, None, :, None], one_hot_cells, 0.0)
-    numeric_cells = torch.where(channels == 0, numeric[..., None], 0.0)
-    cells = torch.where(is_categorical, one_hot_cells, numeric_cells).to(torch.float32)
-    cells = torch.where(observed[..., None], cells, 0.0)
+    is_categorical = (n_categories > 0)[:, None, :]  # (n, 1, cols)
+    # one full-size write and one scatter: -1 in a categorical column's channels, then each cell's one value,
+    # +1 at its category's channel or the numeric score at channel 0
+    cells = torch.where(channels < n_categories[:, None, :, None], -1.0, 0.0).expand(n, n_rows, n_cols, -1)
+    cells = cells.to(torch.float32).contiguous()  # (n, rows, cols, max_categories)
+    codes = torch.nan_to_num(values).round().long().clamp(0, max_categories - 1)
+    index = torch.where(is_categorical, codes, 0)[..., None]  # (n, rows, cols, 1)
+    cells.scatter_(3, index, torch.where(is_categorical, 1.0, numeric)[..., None].to(torch.float32))
+    if not bool(observed.all()):  # prior tables are complete
+        cells.masked_fill_(~observed[..., None], 0.0)  # a missing cell holds 0 in every channel
     channel_mask = channels < n_categories.clamp(min=1)[..., None]  # (n, cols, max_categories)
     column_kind = (n_categories > 0).long() * int(ColumnKind.CATEGORICAL)
     return cells, channel_mask, column_kind
