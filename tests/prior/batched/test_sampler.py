@@ -115,3 +115,24 @@ def test_build_prior_chooses_the_engine_and_refuses_unknown_ones():
         build_prior(device="cuda")
     with pytest.raises(ValueError, match="unknown families"):
         BatchedPrior(PriorConfig(family_weights={"bogus": 1.0}))
+
+
+def test_drawing_holds_torch_to_the_configured_threads_and_restores_them(monkeypatch):
+    import tabdiff.prior.batched.sampler as sampler_module
+
+    seen = []
+    original = sampler_module.process_columns
+
+    def recording(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(sampler_module, "process_columns", recording)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        BatchedPrior(CONFIG).sample_tensors(np.random.default_rng(0), 4)
+        assert seen and set(seen) == {1}, "blas_threads=1 while drawing"
+        assert torch.get_num_threads() == 2, "the trainer's thread count comes back"
+    finally:
+        torch.set_num_threads(before)
