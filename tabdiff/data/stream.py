@@ -182,7 +182,7 @@ class PretrainStream(IterableDataset):
         return stack_tables(encoded, known)
 
     def _tensor_batch(self, rng: np.random.Generator) -> TableBatch:
-        """A batched prior's tables encoded in one go on its device; the real-table slots coded one by one."""
+        """A batched prior's tables encoded in one go on its device; the real-table slots coded together after."""
         drawn = self.prior.sample_tensors(rng, self.batch_size)
         n, n_rows, n_cols = drawn.values.shape
         cells, channel_mask, column_kind = encode_batch(
