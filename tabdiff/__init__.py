@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 __all__ = [
     "LoadedCheckpoint",
     "TabDiffClassifier",
+    "TabDiffGenerator",
     "TabDiffImputer",
     "TabDiffRegressor",
     "__version__",
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from tabdiff.inference import (
         LoadedCheckpoint,
         TabDiffClassifier,
+        TabDiffGenerator,
         TabDiffImputer,
         TabDiffRegressor,
         load_pretrained,

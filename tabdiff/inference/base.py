@@ -16,7 +16,7 @@ from tabdiff.encoding import ColumnKind, TableEncoder
 from tabdiff.inference.adapt import AdaptSettings, adapt
 from tabdiff.inference.aggregate import DrawAggregate
 from tabdiff.inference.checkpoint import LoadedCheckpoint, resolve_checkpoint
-from tabdiff.inference.engine import Limits, SamplerSettings, draw_blocks
+from tabdiff.inference.engine import Limits, Planner, SamplerSettings, draw_blocks
 from tabdiff.inference.frames import NON_NUMERIC, ColumnPrep, NonNumeric
 from tabdiff.inference.inpaint import DEFAULT_STEPS, SAMPLERS, Sampler
 from tabdiff.inference.rare import rare_shares
@@ -200,8 +200,10 @@ class TabDiffEstimator(BaseEstimator):
         keep_draws: bool = False,
         allowed: dict[int, np.ndarray] | None = None,
         desc: str = "tabdiff",
+        plan: Planner | None = None,
     ) -> DrawAggregate:
-        """Encode `table` (target cells missing), inpaint the target cells n_members * n_samples times."""
+        """Encode `table` (target cells missing), inpaint the target cells n_members * n_samples times
+        (sub-tables from `plan`, default `plan_tables` within the estimator's limits)."""
         settings, limits = self._settings()
         rng = self._rng()
         encoded = self.encoder_.transform(table)
@@ -219,7 +221,7 @@ class TabDiffEstimator(BaseEstimator):
         )  # fmt: skip
         for block in draw_blocks(
             self.checkpoint_, encoded, target_mask, settings=settings, limits=limits,
-            n_members=n_members, n_samples=n_samples, rng=rng, progress=bool(self.progress), desc=desc,
+            n_members=n_members, n_samples=n_samples, rng=rng, progress=bool(self.progress), desc=desc, plan=plan,
         ):  # fmt: skip
             aggregate.add(block)
         aggregate.check_complete()

@@ -2,6 +2,7 @@
 
     tabdiff impute INPUT.csv -o OUTPUT.csv [--checkpoint PATH] [--sampler ddim] [--n-steps N] ...
     tabdiff predict --target COL --train TRAIN.csv --test TEST.csv -o OUT.csv [--task classification]
+    tabdiff generate INPUT.csv -n 1000 -o SYNTHETIC.csv [--condition sex=F] [--n-steps 20] ...
 
 `predict` picks the task from the training target when --task is not given: a non-numeric or boolean
 target, or an integer one with at most 10 distinct values, is classification; anything else regression.
@@ -98,8 +99,65 @@ def run_predict(args: argparse.Namespace) -> None:
     write_table(out, args.output, like=source)
 
 
+def parse_condition(text: str, column: pd.Series) -> object:
+    """`--condition col=value`'s value, read in the column's type (numbers, booleans, dates, or one of its
+    categories written as text)."""
+    name = column.name
+    observed = column.dropna()
+    if ptypes.is_bool_dtype(column.dtype) or (len(observed) and observed.map(type).isin([bool]).all()):
+        lowered = text.strip().lower()
+        if lowered not in {"true", "false", "1", "0"}:
+            raise ValueError(f"--condition {name}={text}: column {name!r} holds booleans; write true or false")
+        return lowered in {"true", "1"}
+    if ptypes.is_datetime64_any_dtype(column.dtype):
+        return pd.Timestamp(text)
+    if ptypes.is_numeric_dtype(column.dtype):
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"--condition {name}={text}: column {name!r} holds numbers") from None
+        return int(value) if ptypes.is_integer_dtype(column.dtype) and value.is_integer() else value
+    matches = [value for value in observed.unique() if str(value) == text]
+    if not matches:
+        shown = sorted(map(str, observed.unique()))[:20]
+        raise ValueError(f"--condition {name}={text}: {text!r} is not a value of column {name!r} (values: {shown})")
+    return matches[0]
+
+
+def run_generate(args: argparse.Namespace) -> None:
+    from tabdiff.inference.generator import TabDiffGenerator
+
+    source = read_table(args.input, sep=args.sep, decimal=args.decimal)
+    frame = source.frame
+    conditions = {}
+    for item in args.condition or []:
+        name, sep, text = item.partition("=")
+        if not sep:
+            raise ValueError(f"--condition {item!r}: write COLUMN=VALUE, e.g. --condition sex=F")
+        if name not in frame.columns:
+            raise ValueError(
+                f"--condition {item!r}: {name!r} is not a column of {args.input} ({list(frame.columns)[:20]})"
+            )
+        conditions[name] = parse_condition(text, frame[name])
+    start = time.perf_counter()
+    generator = TabDiffGenerator(
+        checkpoint=args.checkpoint, sampler=args.sampler, n_steps=args.n_steps, max_rows=args.max_rows,
+        max_cols=args.max_cols, adapt_steps=args.adapt_steps, non_numeric=args.non_numeric, device=args.device,
+        progress=not args.quiet, random_state=args.seed,
+    )  # fmt: skip
+    rows = generator.fit(frame).sample(args.n_rows, conditions=conditions)
+    seconds = time.perf_counter() - start
+    write_table(rows, args.output, like=source)
+    if not args.quiet:
+        print(
+            f"tabdiff generate: {args.n_rows} rows like the {frame.shape[0]} x {frame.shape[1]} table in {seconds:.1f} s "
+            f"with sampler={args.sampler} -> {args.output}",
+            file=sys.stderr,
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tabdiff", description="In-context imputation and prediction with tabdiff.")
+    parser = argparse.ArgumentParser(prog="tabdiff", description="In-context imputation, prediction and generation with tabdiff.")
     commands = parser.add_subparsers(dest="command", required=True)
     impute = commands.add_parser("impute", help="fill the missing cells of a CSV / Parquet table")
     impute.add_argument("input", help=f"the table ({' '.join(SUFFIXES)}); empty cells are missing")
@@ -112,7 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"default: classification for a non-numeric or boolean target, or an integer one with at most "
         f"{MAX_INTEGER_CLASSES} distinct values; regression otherwise",
     )  # fmt: skip
-    for sub in (impute, predict):
+    generate = commands.add_parser("generate", help="make new rows like those of a table (synthetic data)")
+    generate.add_argument("input", help=f"the table ({' '.join(SUFFIXES)}) whose rows the new ones resemble")
+    generate.add_argument("-n", "--n-rows", type=int, required=True, help="how many rows to generate")
+    generate.add_argument(
+        "--condition", action="append", metavar="COLUMN=VALUE",
+        help="every generated row holds this value (repeat for several columns), e.g. --condition sex=F",
+    )  # fmt: skip
+    for sub in (impute, predict, generate):
         sub.add_argument(
             "-o",
             "--output",
@@ -124,10 +189,15 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("--decimal", choices=[".", ","], help="CSV decimal mark (default: ',' when sniffed)")
         sub.add_argument("--checkpoint", help="a .safetensors export or .ckpt (default: the bundled checkpoint)")
-        sub.add_argument("--sampler", choices=list(SAMPLERS), default="ddim")
-        sub.add_argument("--n-steps", type=int, help="sampling steps (default: ddim 1, conditional 50, repaint 250)")
-        sub.add_argument("--n-samples", type=int, default=1, help="draws per ensemble member")
-        sub.add_argument("--n-ensemble", type=int, default=4, help="ensemble members (row/column permutations)")
+        generating = sub is generate
+        sub.add_argument("--sampler", choices=list(SAMPLERS), default="conditional" if generating else "ddim")
+        sub.add_argument(
+            "--n-steps", type=int, default=20 if generating else None,
+            help="sampling steps (default: 20 for generate; else ddim 1, conditional 50, repaint 250)",
+        )  # fmt: skip
+        if not generating:
+            sub.add_argument("--n-samples", type=int, default=1, help="draws per ensemble member")
+            sub.add_argument("--n-ensemble", type=int, default=4, help="ensemble members (row/column permutations)")
         sub.add_argument("--max-rows", type=int, default=512, help="rows per chunk the model sees at once")
         sub.add_argument("--max-cols", type=int, default=64, help="columns the model sees at once")
         sub.add_argument(
@@ -167,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = one_line
-            (run_impute if args.command == "impute" else run_predict)(args)
+            {"impute": run_impute, "predict": run_predict, "generate": run_generate}[args.command](args)
     except Exception as err:  # noqa: BLE001 - the CLI's contract: one line, status 2
         if os.environ.get("TABDIFF_DEBUG"):
             raise

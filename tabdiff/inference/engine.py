@@ -10,7 +10,7 @@ column positions each `Block` carries.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +21,9 @@ from tabdiff.encoding import EncodedTable
 from tabdiff.inference.checkpoint import LoadedCheckpoint
 from tabdiff.inference.inpaint import Sampler, inpaint
 from tabdiff.inference.plan import SubTable, plan_tables
+
+# one ensemble member's sub-tables: (target_mask, known_mask, rng) -> sub-tables covering every target cell once
+Planner = Callable[[np.ndarray, np.ndarray, np.random.Generator], list[SubTable]]
 
 
 @dataclass(frozen=True)
@@ -60,20 +63,25 @@ def draw_blocks(
     rng: np.random.Generator,
     progress: bool,
     desc: str,
+    plan: Planner | None = None,
 ) -> Iterator[Block]:
     """Inpaint every target cell `n_members * n_samples` times; yields each sub-table's draw as it is done.
 
     `target_mask` (rows, cols) marks the cells to return; they must be unknown in `encoded.known_mask`.
+    `plan(target_mask, known_mask, rng)` draws one member's sub-tables (default: `plan_tables` within `limits`).
     """
     known_np = encoded.known_mask.numpy()
     if (target_mask & known_np).any():
         raise AssertionError("a target cell is marked known: the model would be handed its answer")
     jobs: dict[tuple[int, int], list[tuple[int, SubTable]]] = defaultdict(list)
     for member in range(n_members):
-        tables = plan_tables(
-            target_mask, known_np, max_rows=limits.max_rows, max_cols=limits.max_cols,
-            query_fraction=limits.query_fraction, rng=rng,
-        )  # fmt: skip
+        if plan is None:
+            tables = plan_tables(
+                target_mask, known_np, max_rows=limits.max_rows, max_cols=limits.max_cols,
+                query_fraction=limits.query_fraction, rng=rng,
+            )  # fmt: skip
+        else:
+            tables = plan(target_mask, known_np, rng)
         for table in tables:
             for sample in range(n_samples):
                 jobs[table.shape].append((member * n_samples + sample, table))

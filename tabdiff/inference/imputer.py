@@ -20,7 +20,90 @@ from tabdiff.inference.frames import (
 )
 
 
-class TabDiffImputer(TransformerMixin, TabDiffEstimator, auto_wrap_output_keys=None):
+class FittedTable(TabDiffEstimator):
+    """What the imputer and the generator share: `fit(X)` keeps X (as the model sees it) as the context of
+    every later call; a table is inpainted with those rows, and results are decoded into X's own dtypes."""
+
+    def fit(self, X: pd.DataFrame | np.ndarray, y: object = None) -> FittedTable:
+        frame, kind = as_frame(X)
+        self._load_checkpoint()
+        view = self._fit_prep(frame)
+        self.encoder_ = self._new_encoder().fit(view)
+        self._adapt(view, target_col=None)
+        self.context_ = view.copy()  # the fitted rows as the model sees them, context of every later transform
+        self.input_kind_ = kind
+        self.n_features_in_ = frame.shape[1]
+        if kind == "dataframe" and all(isinstance(c, str) for c in frame.columns):
+            self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
+        return self
+
+    # --- helpers -------------------------------------------------------------------------------------------
+
+    def _table(self, X: object) -> tuple[pd.DataFrame, pd.DataFrame, int, np.ndarray]:
+        """(X as a frame, the table the model sees, row offset of X in it, X's (rows, cols) missing mask)."""
+        check_is_fitted(self)
+        frame, kind = as_frame(X)
+        if kind != self.input_kind_:
+            raise TypeError(f"the {type(self).__name__} was fitted on a {self.input_kind_}; X is a {kind}")
+        frame = align_columns(frame, self.context_.columns, kind=kind, owner=type(self).__name__)
+        view = self.prep_.view(frame)
+        missing = view.isna().to_numpy().copy()  # (rows, cols), writable
+        missing[:, self.prep_.passthrough_mask(frame.columns)] = False  # identifiers keep their gaps
+        same = (
+            view.shape == self.context_.shape and view.index.equals(self.context_.index) and view.equals(self.context_)
+        )
+        if same:
+            return frame, view, 0, missing
+        table = pd.concat([self.context_, prepare_for_encoder(view, self.encoder_)], ignore_index=True)
+        return frame, table, len(self.context_), missing
+
+    def _inpaint_missing(
+        self,
+        frame: pd.DataFrame,
+        table: pd.DataFrame,
+        offset: int,
+        missing: np.ndarray,
+        *,
+        seen_only: bool = False,
+        **run: object,
+    ) -> DrawAggregate:
+        """Inpaint X's `missing` cells (rows offset.. of `table`), categories restricted to a column's own dtype
+        (and with `seen_only` to those observed in the fitted table: a declared but unseen category has no rows)."""
+        target = np.zeros(table.shape, dtype=bool)
+        target[offset : offset + len(frame)] = missing
+        allowed = {}
+        for j in np.flatnonzero(missing.any(axis=0)):
+            name = frame.columns[j]
+            if self.encoder_.column_kind_[name] == ColumnKind.CATEGORICAL:
+                categories = self.encoder_.categories_[name]
+                mask = allowed_categories(frame.iloc[:, j], categories, name)
+                if seen_only:
+                    seen = pd.Index(categories).isin(self.context_[name].dropna().unique())
+                    mask = seen if mask is None else mask & seen
+                if mask is not None:
+                    allowed[j] = mask
+        run.setdefault("desc", "tabdiff impute")
+        return self._inpaint(table, target, allowed=allowed, **run)
+
+    def _decoded(self, j: int, values: np.ndarray) -> np.ndarray:
+        """Numbers in the column's dtype (dates, durations, rounded integers); categorical codes become an
+        object array of the fitted categories."""
+        name = self.encoder_.columns_[j]
+        if self.encoder_.column_kind_[name] == ColumnKind.NUMERIC:
+            return self.encoder_.as_column_values(name, values)
+        categories = np.empty(len(self.encoder_.categories_[name]), dtype=object)
+        categories[:] = self.encoder_.categories_[name]
+        return categories[values.astype(np.int64)]
+
+    def _output(self, X: object, frame: pd.DataFrame, fills: dict) -> pd.DataFrame | np.ndarray:
+        if self.input_kind_ == "ndarray":
+            return fill_array(np.asarray(X), fills)
+        fitted = [self.encoder_.dtypes_[name] for name in self.encoder_.columns_]
+        out = fill_frame(frame, fills, fitted)
+        return out if out.columns.equals(X.columns) else out[list(X.columns)]  # X's own column order
+
+
+class TabDiffImputer(TransformerMixin, FittedTable, auto_wrap_output_keys=None):
     """Impute missing cells (NaN / None / pd.NA) of a DataFrame or numeric array with a pretrained denoiser.
 
     `fit(X)` loads the checkpoint, fits the cell encoding on X's observed cells and keeps X as context;
@@ -44,19 +127,6 @@ class TabDiffImputer(TransformerMixin, TabDiffEstimator, auto_wrap_output_keys=N
 
     __doc__ = (__doc__ or "") + PARAMETERS_DOC
     _query_fraction = 1.0  # rows with missing cells are context for each other: fill whole chunks with them
-
-    def fit(self, X: pd.DataFrame | np.ndarray, y: object = None) -> TabDiffImputer:
-        frame, kind = as_frame(X)
-        self._load_checkpoint()
-        view = self._fit_prep(frame)
-        self.encoder_ = self._new_encoder().fit(view)
-        self._adapt(view, target_col=None)
-        self.context_ = view.copy()  # the fitted rows as the model sees them, context of every later transform
-        self.input_kind_ = kind
-        self.n_features_in_ = frame.shape[1]
-        if kind == "dataframe" and all(isinstance(c, str) for c in frame.columns):
-            self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
-        return self
 
     def transform(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame | np.ndarray:
         """X with its missing cells filled by point estimates (mean / most probable category)."""
@@ -99,56 +169,7 @@ class TabDiffImputer(TransformerMixin, TabDiffEstimator, auto_wrap_output_keys=N
 
     # --- helpers -------------------------------------------------------------------------------------------
 
-    def _table(self, X: object) -> tuple[pd.DataFrame, pd.DataFrame, int, np.ndarray]:
-        """(X as a frame, the table the model sees, row offset of X in it, X's (rows, cols) missing mask)."""
-        check_is_fitted(self)
-        frame, kind = as_frame(X)
-        if kind != self.input_kind_:
-            raise TypeError(f"the imputer was fitted on a {self.input_kind_}; X is a {kind}")
-        frame = align_columns(frame, self.context_.columns, kind=kind, owner=type(self).__name__)
-        view = self.prep_.view(frame)
-        missing = view.isna().to_numpy().copy()  # (rows, cols), writable
-        missing[:, self.prep_.passthrough_mask(frame.columns)] = False  # identifiers keep their gaps
-        same = (
-            view.shape == self.context_.shape and view.index.equals(self.context_.index) and view.equals(self.context_)
-        )
-        if same:
-            return frame, view, 0, missing
-        table = pd.concat([self.context_, prepare_for_encoder(view, self.encoder_)], ignore_index=True)
-        return frame, table, len(self.context_), missing
-
-    def _inpaint_missing(
-        self, frame: pd.DataFrame, table: pd.DataFrame, offset: int, missing: np.ndarray, **run: object
-    ) -> DrawAggregate:
-        target = np.zeros(table.shape, dtype=bool)
-        target[offset : offset + len(frame)] = missing
-        allowed = {}
-        for j in np.flatnonzero(missing.any(axis=0)):
-            name = frame.columns[j]
-            if self.encoder_.column_kind_[name] == ColumnKind.CATEGORICAL:
-                mask = allowed_categories(frame.iloc[:, j], self.encoder_.categories_[name], name)
-                if mask is not None:
-                    allowed[j] = mask
-        return self._inpaint(table, target, allowed=allowed, desc="tabdiff impute", **run)
-
     def _point_values(self, aggregate: DrawAggregate, j: int, rows: np.ndarray) -> np.ndarray:
         if self.encoder_.column_kind_[self.encoder_.columns_[j]] == ColumnKind.NUMERIC:
             return self._decoded(j, aggregate.mean(j, rows))
         return self._decoded(j, aggregate.most_probable(j, rows).astype(np.float64))
-
-    def _decoded(self, j: int, values: np.ndarray) -> np.ndarray:
-        """Numbers in the column's dtype (dates, durations, rounded integers); categorical codes become an
-        object array of the fitted categories."""
-        name = self.encoder_.columns_[j]
-        if self.encoder_.column_kind_[name] == ColumnKind.NUMERIC:
-            return self.encoder_.as_column_values(name, values)
-        categories = np.empty(len(self.encoder_.categories_[name]), dtype=object)
-        categories[:] = self.encoder_.categories_[name]
-        return categories[values.astype(np.int64)]
-
-    def _output(self, X: object, frame: pd.DataFrame, fills: dict) -> pd.DataFrame | np.ndarray:
-        if self.input_kind_ == "ndarray":
-            return fill_array(np.asarray(X), fills)
-        fitted = [self.encoder_.dtypes_[name] for name in self.encoder_.columns_]
-        out = fill_frame(frame, fills, fitted)
-        return out if out.columns.equals(X.columns) else out[list(X.columns)]  # X's own column order

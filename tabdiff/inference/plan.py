@@ -92,3 +92,48 @@ def _row_chunks(
         rows = rng.permutation(np.concatenate([chunk, context]))
         chunks.append((rows, np.isin(rows, chunk)))
     return chunks
+
+
+def plan_generation(
+    target_mask: np.ndarray,
+    known_mask: np.ndarray,
+    *,
+    context_rows: np.ndarray,
+    max_rows: int,
+    max_cols: int,
+    new_fraction: float,
+    rng: np.random.Generator,
+) -> list[SubTable]:
+    """Sub-tables for generating rows (`TabDiffGenerator`): the rows holding target cells (the new rows) in chunks
+    of at most `new_fraction * max_rows`, and never more than the real rows that can go with them, each chunk
+    completed with a fresh random subsample of the `context_rows` (bool, (rows,)) that hold a known cell.
+
+    New rows are never context for each other's chunks (they are mostly unknown). All target columns must fit
+    in one sub-table (the generator runs column groups one after another); the other columns fill it up to
+    `max_cols`, those known in the new rows first (conditions, groups already generated), then at random.
+    """
+    n_rows, n_cols = target_mask.shape
+    target_cols = np.flatnonzero(target_mask.any(axis=0))
+    if len(target_cols) == 0:
+        return []
+    if len(target_cols) > max_cols:
+        raise ValueError(f"{len(target_cols)} target columns do not fit in a sub-table of max_cols={max_cols}")
+    query = np.flatnonzero(target_mask.any(axis=1))
+    others = np.setdiff1d(np.arange(n_cols), target_cols)
+    if len(target_cols) + len(others) > max_cols:
+        known_in_new = known_mask[np.ix_(query, others)].any(axis=0)
+        order = np.concatenate([rng.permutation(others[known_in_new]), rng.permutation(others[~known_in_new])])
+        others = order[: max_cols - len(target_cols)]
+    cols = np.concatenate([target_cols, others])
+    pool = np.flatnonzero(context_rows & known_mask[:, cols].any(axis=1))
+    pool = np.setdiff1d(pool, query)
+    if len(pool) == 0:
+        raise ValueError("no row of the fitted table holds a known cell in these columns: nothing to generate from")
+    per_chunk = max(1, min(int(max_rows * new_fraction), len(pool)))
+    tables = []
+    for chunk in np.array_split(rng.permutation(query), math.ceil(len(query) / per_chunk)):
+        context = rng.choice(pool, size=min(max_rows - len(chunk), len(pool)), replace=False)
+        rows = rng.permutation(np.concatenate([chunk, context]))
+        order = rng.permutation(cols)
+        tables.append(SubTable(rows, order, np.isin(rows, chunk), np.isin(order, target_cols)))
+    return tables

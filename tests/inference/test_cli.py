@@ -96,3 +96,28 @@ def test_console_script_exits_2_with_a_message_on_a_bad_path(tmp_path):
     args = ["impute", str(tmp_path / "nope.csv"), "-o", str(tmp_path / "out.csv")]
     done = subprocess.run([*command, *args], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "no such file" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_generate_writes_new_rows_that_hold_the_conditions(checkpoint_path, csv_table, tmp_path):
+    out = tmp_path / "synthetic.csv"
+    args = ["generate", str(csv_table), "-n", "15", "-o", str(out), "--checkpoint", checkpoint_path,
+            "--n-steps", "2", "--condition", "obj=u", "--condition", "b=true", "--condition", "i=7", *OPTIONS]  # fmt: skip
+    assert main(args) == 0
+    given, rows = pd.read_csv(csv_table), pd.read_csv(out)
+    assert list(rows.columns) == list(given.columns) and len(rows) == 15
+    assert not rows.isna().any().any()
+    assert (rows["obj"] == "u").all() and rows["b"].all() and (rows["i"] == 7).all()
+    assert set(rows["s"]) <= set(given["s"].dropna())
+
+
+@pytest.mark.parametrize(
+    ("condition", "message"),
+    [("obj", "COLUMN=VALUE"), ("nope=1", "'nope' is not a column"), ("obj=w", "not a value of column 'obj'"),
+     ("b=maybe", "write true or false"), ("f=high", "holds numbers")],
+)  # fmt: skip
+def test_generate_refuses_a_bad_condition_in_one_line(checkpoint_path, csv_table, tmp_path, capsys, condition, message):
+    args = ["generate", str(csv_table), "-n", "3", "-o", str(tmp_path / "x.csv"), "--checkpoint", checkpoint_path,
+            "--condition", condition, *OPTIONS]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tabdiff generate: error:") and message in err and err.count("\n") == 1

@@ -1,0 +1,155 @@
+"""TabDiffGenerator: new rows in the fitted table's columns and dtypes, conditions kept exactly, chunked plans
+that use only real rows as context, and (with the bundled checkpoint) rows that keep a table's structure."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from _tables import FAST, mixed_frame
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tabdiff.inference.generator import TabDiffGenerator
+from tabdiff.inference.plan import plan_generation
+
+
+def test_rows_have_the_fitted_columns_dtypes_and_categories(tiny):
+    X = mixed_frame(40)
+    before = X.copy()
+    out = TabDiffGenerator(tiny, n_steps=3, **FAST).fit(X).sample(25)
+    pd.testing.assert_frame_equal(X, before)  # the input is untouched
+    assert list(out.columns) == list(X.columns) and out.index.equals(pd.RangeIndex(25))
+    assert out.dtypes.to_dict() == X.dtypes.to_dict()
+    assert not out.isna().any().any()
+    assert set(out["cat"]) <= {"lo", "mid", "hi"}  # only categories fit saw ("never" is declared, not seen)
+    assert set(out["s"]) <= {"x", "y", "z"} and set(out["obj"]) <= {"u", "v"}
+
+
+def test_conditions_come_back_exactly_and_the_rest_is_generated(tiny):
+    X = mixed_frame(40)
+    values = np.linspace(-20, 20, 12)
+    out = TabDiffGenerator(tiny, n_steps=2, **FAST).fit(X).sample(12, conditions={"cat": "hi", "f": values})
+    assert (out["cat"] == "hi").all() and out["cat"].dtype == X["cat"].dtype
+    assert out["f"].tolist() == values.tolist()
+    assert not out.isna().any().any()
+
+
+@pytest.mark.parametrize(
+    ("conditions", "message"),
+    [
+        ({"nope": 1}, "'nope'"),
+        ({"cat": "huge"}, "not among the categories fit saw"),
+        ({"s": "w"}, "not among the categories fit saw"),
+        ({"f": [1.0, 2.0]}, "n_rows=5"),
+        ({"f": [1.0, None, 2.0, 3.0, 4.0]}, "missing value"),
+        ({"i": "many"}, "do not fit its dtype"),
+    ],
+)
+def test_bad_conditions_name_the_column(tiny, conditions, message):
+    generator = TabDiffGenerator(tiny, n_steps=1, **FAST).fit(mixed_frame(20))
+    with pytest.raises(ValueError, match=message):
+        generator.sample(5, conditions=conditions)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"), [({"new_fraction": 1.0}, "new_fraction"), ({"max_rows": 1}, "max_rows")]
+)
+def test_bad_parameters_are_refused(tiny, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TabDiffGenerator(tiny, **kwargs, **FAST).fit(mixed_frame(20)).sample(3)
+
+
+def test_bad_row_counts_are_refused(tiny):
+    generator = TabDiffGenerator(tiny, n_steps=1, **FAST).fit(mixed_frame(20))
+    for n_rows in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="n_rows"):
+            generator.sample(n_rows)
+
+
+def test_same_seed_same_rows_and_another_seed_other_rows(tiny):
+    X = mixed_frame(30)
+    a = TabDiffGenerator(tiny, n_steps=2, **FAST).fit(X).sample(10)
+    b = TabDiffGenerator(tiny, n_steps=2, **FAST).fit(X).sample(10)
+    c = TabDiffGenerator(tiny, n_steps=2, progress=False, random_state=1).fit(X).sample(10)
+    pd.testing.assert_frame_equal(a, b)
+    assert not a["f"].equals(c["f"])
+
+
+def test_many_rows_and_many_columns_are_made_in_chunks_and_groups(tiny):
+    X = mixed_frame(30)
+    out = TabDiffGenerator(tiny, n_steps=1, sampler="ddim", max_rows=12, max_cols=4, **FAST).fit(X)
+    with pytest.warns(UserWarning, match="one-pass estimate"):
+        rows = out.sample(50)
+    assert rows.shape == (50, X.shape[1]) and not rows.isna().any().any()
+
+
+def test_array_input_gives_an_array_of_its_dtype(tiny):
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 9, size=(30, 3))
+    out = TabDiffGenerator(tiny, n_steps=2, **FAST).fit(X).sample(7, conditions={1: 4})
+    assert isinstance(out, np.ndarray) and out.shape == (7, 3) and out.dtype == X.dtype
+    assert (out[:, 1] == 4).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n_real=st.integers(1, 60),
+    n_new=st.integers(1, 120),
+    n_cols=st.integers(1, 8),
+    max_rows=st.integers(2, 40),
+    new_fraction=st.floats(0.05, 0.95),
+    seed=st.integers(0, 2**16),
+)
+def test_plan_answers_every_new_row_once_with_real_rows_as_context(n_real, n_new, n_cols, max_rows, new_fraction, seed):
+    rng = np.random.default_rng(seed)
+    n = n_real + n_new
+    known = np.zeros((n, n_cols), dtype=bool)
+    known[:n_real] = rng.random((n_real, n_cols)) < 0.7
+    known[0] = True  # a real row with a known cell in every column
+    target = np.zeros_like(known)
+    target[n_real:] = True
+    context = np.arange(n) < n_real
+    tables = plan_generation(
+        target, known, context_rows=context, max_rows=max_rows, max_cols=8, new_fraction=new_fraction, rng=rng
+    )
+    answered = np.concatenate([t.rows[t.answer_rows] for t in tables])
+    assert sorted(answered.tolist()) == list(range(n_real, n))  # every new row exactly once
+    per_chunk = max(1, min(int(max_rows * new_fraction), int(known[:n_real].any(axis=1).sum())))
+    for t in tables:
+        assert len(t.rows) <= max(max_rows, per_chunk) and len(set(t.rows.tolist())) == len(t.rows)
+        assert t.answer_rows.sum() <= per_chunk
+        assert context[t.rows[~t.answer_rows]].all()  # context: real rows only, never other new rows
+        assert t.answer_cols.all() and sorted(t.cols.tolist()) == list(range(n_cols))
+
+
+def test_plan_fills_a_wide_table_with_known_columns_first():
+    n_real, n_new, n_cols = 20, 10, 12
+    known = np.ones((n_real + n_new, n_cols), dtype=bool)
+    known[n_real:] = False
+    known[n_real:, [9, 10]] = True  # conditions / columns generated earlier
+    target = np.zeros_like(known)
+    target[n_real:, :3] = True
+    tables = plan_generation(
+        target, known, context_rows=np.arange(30) < n_real, max_rows=64, max_cols=6, new_fraction=0.5,
+        rng=np.random.default_rng(0),
+    )  # fmt: skip
+    for t in tables:
+        assert len(t.cols) == 6 and {0, 1, 2, 9, 10} <= set(t.cols.tolist())
+        assert set(t.cols[t.answer_cols].tolist()) == {0, 1, 2}
+
+
+@pytest.mark.parametrize("n_new", [60, 700])
+def test_bundled_model_keeps_a_strong_relation_and_follows_a_condition(n_new):
+    """y = 2x + noise (corr 0.99): generated rows keep the relation, and rows conditioned on a high x get a high y.
+    700 rows exceed max_rows=512, so they come in chunks with fresh context subsamples."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=200)
+    X = pd.DataFrame({"x": x, "y": 2 * x + rng.normal(scale=0.2, size=200), "z": rng.normal(size=200)})
+    generator = TabDiffGenerator(**FAST).fit(X)
+    out = generator.sample(n_new)
+    assert out[["x", "y"]].corr().iloc[0, 1] > 0.8
+    assert abs(out[["x", "z"]].corr().iloc[0, 1]) < 0.3
+    assert 0.5 < out["x"].std() < 1.5
+    high = generator.sample(30, conditions={"x": 1.5})
+    assert abs(high["y"].mean() - 3.0) < 1.0
