@@ -100,8 +100,9 @@ def bench_stream(prior, batch_size: int, seconds: float, seed: int, device: str)
     return {"tables_per_s": n_tables / elapsed, "cells_per_s": n_cells / elapsed}
 
 
-def bench_against_training(prior, batch_size: int, steps: int, seed: int, device: str) -> dict:
-    """Median ms of one encoded stream batch and one small-model training step on it (on `device`)."""
+def bench_against_training(prior, batch_size: int, steps: int, seed: int, device: str, bf16: bool = False) -> dict:
+    """Median ms of one encoded stream batch and one small-model training step on it (on `device`; with `bf16`
+    the forward pass under bfloat16 autocast, as `trainer=gpu`'s precision=bf16-mixed runs it)."""
     from tabdiff.data.stream import PretrainStream
     from tabdiff.diffusion import GaussianDiffusion
     from tabdiff.training.module import TabDiffusionModule
@@ -118,7 +119,8 @@ def bench_against_training(prior, batch_size: int, steps: int, seed: int, device
         _sync(device)
         data_ms.append(1e3 * (time.perf_counter() - start))
         start = time.perf_counter()
-        loss = module.batch_losses(batch, torch.Generator(device=device).manual_seed(i))["loss"]
+        with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
+            loss = module.batch_losses(batch, torch.Generator(device=device).manual_seed(i))["loss"]
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -138,6 +140,7 @@ def main() -> None:
     parser.add_argument(
         "--train-steps", type=int, default=10, help="steps of the data-vs-training comparison (0: skip)"
     )
+    parser.add_argument("--bf16", action="store_true", help="training steps under bfloat16 autocast (bf16-mixed)")
     args = parser.parse_args()
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device.replace("auto", "cpu")
     print(f"device {device}, torch threads {torch.get_num_threads()}")
@@ -162,11 +165,11 @@ def main() -> None:
         for engine in args.engines:
             for bs in args.batch_sizes:
                 r = bench_against_training(
-                    make_prior("default", engine, device), bs, args.train_steps, args.seed, device
+                    make_prior("default", engine, device), bs, args.train_steps, args.seed, device, bf16=args.bf16
                 )
                 print(
                     f"default prior, {engine}, batch of {bs}: data {r['data_ms']:.0f} ms, small-model training step "
-                    f"{r['step_ms']:.0f} ms on {device} (medians of {args.train_steps}): data is "
+                    f"{r['step_ms']:.0f} ms on {device}{' (bf16)' if args.bf16 else ''} (medians of {args.train_steps}): data is "
                     f"{r['data_ms'] / r['step_ms']:.0%} of a step",
                     flush=True,
                 )

@@ -44,17 +44,28 @@ def test_experiment_composes_and_resolves(experiment, tmp_path):
     assert resolved["prior"]["columns"]["max_categories"] <= resolved["model"]["n_channels"]
 
 
-def test_the_gpu_recipe_draws_its_prior_where_it_trains(tmp_path):
-    """experiment=gpu_small: a batched prior on data.prior_device=auto (the CPU here), in the training process."""
-    import torch
-
+def test_the_gpu_recipe_draws_its_prior_on_cpu_workers_sized_to_the_machine(tmp_path):
+    """experiment=gpu_small: a batched prior on CPU workers (one per CPU less two), pinned batches of 128."""
+    from tabdiff.data.datamodule import resolve_workers
     from tabdiff.prior.batched.sampler import BatchedPrior
 
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("pretrain", overrides=["experiment=gpu_small", f"output_dir={tmp_path}", "data.real_fraction=0"])
     data = instantiate(cfg.data)
-    assert isinstance(data.prior, BatchedPrior) and data.num_workers == 0
-    assert data.prior.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert isinstance(data.prior, BatchedPrior) and data.prior.device.type == "cpu"
+    assert data.num_workers == resolve_workers("auto") >= 1 and data.pin_memory
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):  # the same stream in this process
+        cfg = compose(
+            "pretrain",
+            overrides=[
+                "experiment=gpu_small",
+                f"output_dir={tmp_path}",
+                "data.real_fraction=0",
+                "data.num_workers=0",
+                "data.pin_memory=false",
+            ],
+        )
+    data = instantiate(cfg.data)
     data.setup()
     batch = next(iter(data.train_dataloader()))
-    assert batch.shape[0] == 128 and batch.cells.device.type == data.prior.device.type
+    assert batch.shape[0] == 128 and batch.cells.device.type == "cpu"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 
 import lightning as L
@@ -17,6 +18,17 @@ log = logging.getLogger(__name__)
 
 def _identity(batch):
     return batch
+
+
+def resolve_workers(num_workers: int | str) -> int:
+    """`data.num_workers`: a count, or "auto" = the CPUs this process may use less two (the training process and
+    its pin-memory thread), at least 1."""
+    if num_workers == "auto":
+        available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return max(1, available - 2)
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+        raise ValueError(f"data.num_workers must be an integer >= 0 or 'auto', got {num_workers!r}")
+    return num_workers
 
 
 def _prior_on(prior: TablePrior, device: str, num_workers: int) -> TablePrior:
@@ -46,6 +58,7 @@ class PretrainDataModule(L.LightningDataModule):
             prior's own). Drawing on the GPU happens in the training process, so it needs num_workers=0.
         pin_memory: page-locked batches from CPU workers (faster copies to a GPU).
         prefetch_factor: batches each worker keeps ready.
+        num_workers: data worker processes, or "auto" (the CPUs available less two).
     """
 
     def __init__(
@@ -55,7 +68,7 @@ class PretrainDataModule(L.LightningDataModule):
         real_sources: Sequence[TableSource] = (),
         batch_size: int = 32,
         real_fraction: float = 0.0,
-        num_workers: int = 0,
+        num_workers: int | str = 0,
         val_batches: int = 4,
         seed: int = 0,
         encoder: dict | None = None,
@@ -64,6 +77,7 @@ class PretrainDataModule(L.LightningDataModule):
         prefetch_factor: int | None = None,
     ) -> None:
         super().__init__()
+        num_workers = resolve_workers(num_workers)
         if prior_device is not None:
             prior = _prior_on(prior, prior_device, num_workers)
         self.prior = prior

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from types import SimpleNamespace
 
 import numpy as np
@@ -11,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from tabdiff.data.batch import stack_tables
-from tabdiff.data.datamodule import PretrainDataModule
+from tabdiff.data.datamodule import PretrainDataModule, resolve_workers
 from tabdiff.data.manifest import bundled_tables
 from tabdiff.data.stream import PretrainStream, to_codes
 from tabdiff.encoding import TableEncoder
@@ -136,3 +137,12 @@ def test_prior_device_needs_a_batched_prior_and_the_main_process():
     with pytest.raises(ValueError, match="num_workers=0"):
         PretrainDataModule(BATCHED, prior_device="cuda", num_workers=2)
     assert PretrainDataModule(BATCHED, prior_device="cpu").prior.device == torch.device("cpu")
+
+
+def test_num_workers_auto_is_the_cpus_less_two_and_bad_counts_are_refused():
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert resolve_workers("auto") == max(1, available - 2)
+    assert resolve_workers(3) == 3
+    for bad in (-1, "many", 2.5, True):
+        with pytest.raises(ValueError, match="num_workers"):
+            resolve_workers(bad)
