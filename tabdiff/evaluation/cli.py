@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from tabdiff.evaluation.baselines import BaselineOptions
 from tabdiff.evaluation.icl_probe import ProbeConfig
 from tabdiff.evaluation.methods import TabDiffSetting
-from tabdiff.evaluation.runner import DrawsConfig, EvaluationConfig, run_evaluation
+from tabdiff.evaluation.runner import DrawsConfig, EvaluationConfig, GenerationConfig, run_evaluation
 from tabdiff.resources import resource_dir
 
 CONF_DIR = str(resource_dir("conf"))
@@ -51,6 +51,11 @@ def evaluation_config(cfg: DictConfig) -> EvaluationConfig:
             settings=tuple(TabDiffSetting(**s) for s in c["draws"]["settings"]),
             references=tuple(c["draws"]["references"]),
             at=tuple((m, float(r)) for m, r in c["draws"]["at"]),
+        ),
+        generation=GenerationConfig(
+            holdout=float(c["generation"]["holdout"]),
+            settings=tuple(TabDiffSetting(**s) for s in c["generation"]["settings"]),
+            baselines=tuple(c["generation"]["baselines"]),
         ),
         checkpoint=c.get("checkpoint"),
         device=c["device"],

@@ -164,6 +164,20 @@ def tabdiff_regress(
     return pred, bounds[:, 0], bounds[:, 1]
 
 
+def tabdiff_generate(
+    checkpoint: LoadedCheckpoint, setting: TabDiffSetting, train: pd.DataFrame, n_rows: int, *, seed: int,
+    device: str | None = "cpu",
+) -> pd.DataFrame:  # fmt: skip
+    """n_rows new rows like `train`'s (`TabDiffGenerator`; the setting's n_samples / n_ensemble do not apply)."""
+    try:
+        from tabdiff.inference.generator import TabDiffGenerator
+    except ImportError as err:
+        raise MethodUnavailable(f"the tabdiff generator is not importable ({err})") from err
+    kwargs = {k: v for k, v in setting.estimator_kwargs().items() if k not in ("n_samples", "n_ensemble")}
+    generator = TabDiffGenerator(checkpoint=checkpoint, **kwargs, device=device, progress=False, random_state=seed)
+    return generator.fit(train).sample(n_rows)
+
+
 def warm_up(checkpoint: LoadedCheckpoint, *, device: str = "cpu") -> None:
     """One untimed imputation of a 4 x 2 table, so that one-time set-up costs land in no method's time."""
     frame = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0], "b": [1.0, 0.0, 1.0, 0.0]})

@@ -22,11 +22,18 @@ from tqdm.auto import tqdm
 from tabdiff.evaluation import baselines as bl
 from tabdiff.evaluation.baselines import MethodUnavailable
 from tabdiff.evaluation.draws import DRAW_REFERENCES, DrawReference, reference_draws, score_draws
+from tabdiff.evaluation.generation import (
+    GENERATION_BASELINES,
+    GenerationBaselineName,
+    generate_baseline,
+    generation_metrics,
+)
 from tabdiff.evaluation.icl_probe import ProbeConfig, ProbeTask, make_probe_tasks, r2_score
 from tabdiff.evaluation.methods import (
     TabDiffSetting,
     load_checkpoint,
     tabdiff_classify,
+    tabdiff_generate,
     tabdiff_impute,
     tabdiff_regress,
     tabdiff_sample,
@@ -50,9 +57,11 @@ from tabdiff.evaluation.zero_shot import (
 from tabdiff.inference.checkpoint import LoadedCheckpoint
 
 log = logging.getLogger(__name__)
-TaskKind = Literal["imputation", "classification", "regression", "icl_probe", "multiple_imputation"]
-TASKS: tuple[TaskKind, ...] = ("imputation", "classification", "regression", "icl_probe", "multiple_imputation")
-DEFAULT_TASKS: tuple[TaskKind, ...] = TASKS[:4]  # multiple imputation (m draws per cell) is asked for by name
+TaskKind = Literal["imputation", "classification", "regression", "icl_probe", "multiple_imputation", "generation"]
+TASKS: tuple[TaskKind, ...] = (
+    "imputation", "classification", "regression", "icl_probe", "multiple_imputation", "generation",
+)  # fmt: skip
+DEFAULT_TASKS: tuple[TaskKind, ...] = TASKS[:4]  # multiple imputation and generation are asked for by name
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,20 @@ class DrawsConfig:
     )
     references: tuple[DrawReference, ...] = DRAW_REFERENCES
     at: tuple[tuple[Mechanism, float], ...] = (("mcar", 0.3),)  # (mechanism, rate) settings
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """Task "generation" (tabdiff/evaluation/generation.py): each held-out table's rows are split into the rows
+    a generator is given and a real holdout it never sees; it makes as many new rows as it was given, scored on
+    fidelity, detection, machine-learning efficacy (on the holdout) and privacy (against the holdout's own
+    distance to the given rows)."""
+
+    holdout: float = 0.3  # share of each table's rows held out
+    settings: tuple[TabDiffSetting, ...] = (
+        TabDiffSetting(name="tabdiff-gen", sampler="conditional", n_steps=20, n_ensemble=1),
+    )
+    baselines: tuple[GenerationBaselineName, ...] = GENERATION_BASELINES
 
 
 PROBE_BASELINES = ("ridge", "hgb")  # the in-context-learning probe's regressors, next to the oracle
@@ -92,6 +115,7 @@ class EvaluationConfig:
     interval: float = 0.8  # regression: central interval whose coverage is reported
     probe: ProbeConfig = field(default_factory=ProbeConfig)  # the in-context-learning probe (task "icl_probe")
     draws: DrawsConfig = field(default_factory=DrawsConfig)  # task "multiple_imputation"
+    generation: GenerationConfig = field(default_factory=GenerationConfig)  # task "generation"
     checkpoint: str | None = None  # None = the bundled checkpoint (only loaded when a tabdiff method runs)
     device: str = "cpu"
 
@@ -99,9 +123,9 @@ class EvaluationConfig:
         unknown = set(self.tasks) - set(TASKS)
         if unknown:
             raise ValueError(f"unknown task(s) {sorted(unknown)}; choose from {TASKS}")
-        names = [s.name for s in (*self.tabdiff, *self.sweep, *self.draws.settings)]
+        names = [s.name for s in (*self.tabdiff, *self.sweep, *self.draws.settings, *self.generation.settings)]
         clash = {n for n in names if names.count(n) > 1} | (
-            set(names) & {*bl.IMPUTERS, *bl.CLASSIFIERS, *bl.REGRESSORS, *DRAW_REFERENCES}
+            set(names) & {*bl.IMPUTERS, *bl.CLASSIFIERS, *bl.REGRESSORS, *DRAW_REFERENCES, *GENERATION_BASELINES}
         )
         if clash:
             raise ValueError(f"tabdiff setting names must be unique and differ from the baselines': {sorted(clash)}")
@@ -113,6 +137,11 @@ class EvaluationConfig:
             unknown = set(names) - set(known) - set(bl.UNAVAILABLE)
             if unknown:
                 raise ValueError(f"unknown {kind} baseline(s) {sorted(unknown)}; choose from {known}")
+        unknown = set(self.generation.baselines) - set(GENERATION_BASELINES)
+        if unknown:
+            raise ValueError(f"unknown generation baseline(s) {sorted(unknown)}; choose from {GENERATION_BASELINES}")
+        if not 0 < self.generation.holdout < 1:
+            raise ValueError(f"generation.holdout must be in (0, 1), got {self.generation.holdout}")
         heldout_sources(self.tables)  # refuses a pretraining or unknown table now, not halfway through
 
 
@@ -129,7 +158,7 @@ def evaluate(
     config: EvaluationConfig, *, checkpoint: LoadedCheckpoint | None = None, progress: bool = True
 ) -> pd.DataFrame:
     """The results frame: one row per table x task x setting x seed x method (see `RESULT_COLUMNS`)."""
-    if checkpoint is None and (config.tabdiff or config.sweep or config.draws.settings):
+    if checkpoint is None and (config.tabdiff or config.sweep or config.draws.settings or config.generation.settings):
         checkpoint = load_checkpoint(config.checkpoint, config.device)
     if checkpoint is not None:
         warm_up(checkpoint, device=config.device)
@@ -187,6 +216,18 @@ RESULT_COLUMNS = [
     "cov90",
     "brier",
     "log_score",
+    "ks",
+    "tv",
+    "assoc_diff",
+    "c2st_auc",
+    "mle_real",
+    "mle_synthetic",
+    "mle_ratio",
+    "dcr_synthetic",
+    "dcr_holdout",
+    "dcr_ratio",
+    "exact_copies",
+    "holdout_exact_copies",
     "error",
 ]
 
@@ -247,6 +288,9 @@ def _jobs(config: EvaluationConfig, checkpoint: LoadedCheckpoint | None) -> Iter
                 )  # fmt: skip
                 for task in tasks:
                     yield _draws_job(task, mechanism, rate, seed, config, checkpoint)
+        if "generation" in config.tasks:
+            for position, source in heldout_sources(config.tables):
+                yield _generation_job(position, source, seed, config, checkpoint)
 
 
 def _imputation_job(task, mechanism, rate, seed, settings, config, checkpoint) -> _Job:
@@ -310,6 +354,37 @@ def _draws_job(task, mechanism, rate, seed, config, checkpoint) -> _Job:
     methods += [(s.name, "tabdiff", partial(point, s)) for s in config.tabdiff]
     methods += [(s.name, "tabdiff", partial(drawn, s)) for s in config.draws.settings]
     return _Job(task, base, methods)
+
+
+def _generation_job(position: int, source, seed: int, config: EvaluationConfig, checkpoint) -> _Job:
+    """One held-out table: the given rows (rows and columns capped as for imputation) and a real holdout."""
+    rng = np.random.default_rng([seed, position, 3])  # a stream apart from the other tasks'
+    frame = source.load()
+    frame = frame.iloc[np.sort(rng.permutation(len(frame))[: config.max_rows])]
+    frame = frame.iloc[:, : config.max_cols].reset_index(drop=True)
+    order = rng.permutation(len(frame))
+    n_holdout = max(1, round(config.generation.holdout * len(frame)))
+    train, holdout = frame.iloc[np.sort(order[n_holdout:])], frame.iloc[np.sort(order[:n_holdout])]
+    target = source.entry.target if source.entry.task in ("classification", "regression") else None
+    task = source.entry.task if target in frame.columns else None
+    base = {
+        "table": source.name, "task": "generation", "setting": f"holdout-{config.generation.holdout:g}",
+        "seed": seed, "n_rows": len(frame), "n_cols": frame.shape[1],
+    }  # fmt: skip
+
+    def scored(synthetic: pd.DataFrame) -> dict:
+        return generation_metrics(train, holdout, synthetic, target=target if task else None, task=task, seed=seed)
+
+    def baseline(name: GenerationBaselineName) -> dict:
+        return scored(generate_baseline(name, train, len(train), seed=seed))
+
+    def ours(setting: TabDiffSetting) -> dict:
+        rows = tabdiff_generate(checkpoint, setting, train, len(train), seed=seed, device=config.device)
+        return _tabdiff_fields(setting) | scored(rows)
+
+    methods = [(name, "baseline", partial(baseline, name)) for name in config.generation.baselines]
+    methods += [(s.name, "tabdiff", partial(ours, s)) for s in config.generation.settings]
+    return _Job(source.name, base, methods)
 
 
 def _same(a: pd.Series, b: pd.Series, rows: np.ndarray) -> bool:

@@ -79,3 +79,19 @@ def test_uninstallable_baselines_are_skipped_with_the_reason_and_unknown_ones_re
     assert results.loc["tabpfn", "status"] == "skipped" and "weights" in results.loc["tabpfn", "error"]
     with pytest.raises(ValueError, match="unknown imputation baseline"):
         EvaluationConfig(imputers=("magic",))
+
+
+def test_generation_task_scores_tabdiff_and_the_baselines_on_given_and_held_out_rows(tiny_checkpoint, tmp_path):
+    overrides = ["evaluation=tiny", "tasks=[generation]", f"checkpoint={tiny_checkpoint}", f"output_dir={tmp_path}",
+                 "generation.settings=[{name: tabdiff-gen, sampler: conditional, n_steps: 2, n_ensemble: 1}]"]  # fmt: skip
+    results, paths = run(_cfg(*overrides))
+    assert (results.status == "ok").all(), results.loc[results.status != "ok", ["method", "error"]]
+    assert set(results.task) == {"generation"} and set(results.table) == {"penguins", "linnerud"}
+    assert set(results.method) == {"copula", "bootstrap", "smote", "tabdiff-gen"}
+    assert results[["ks", "assoc_diff", "c2st_auc", "dcr_ratio", "exact_copies"]].notna().all().all()
+    assert results.loc[results.table == "penguins", ["tv", "mle_ratio"]].notna().all().all()  # species: classification
+    assert results.n_rows.le(40).all() and results.wall_s.gt(0).all()  # linnerud has 20 rows
+    report = paths["report"].read_text()
+    assert "## Generation: new rows like each table's" in report and "c2st < copula" in report
+    with pytest.raises(ValueError, match="unknown generation baseline"):
+        run(_cfg(*overrides, "generation.baselines=[magic]"))
