@@ -46,3 +46,15 @@ def test_the_example_runs_on_the_bundled_table():
     done = subprocess.run([sys.executable, str(EXAMPLE), "-m", "3"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Rubin's rules" in done.stdout and "Temp" in done.stdout
+
+
+def test_generation_example_plots_each_columns_real_and_synthetic_distribution(tmp_path):
+    path = Path(__file__).resolve().parents[1] / "examples" / "generate_rows.py"
+    spec = importlib.util.spec_from_file_location("generate_rows", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    rng = np.random.default_rng(0)
+    real = pd.DataFrame({"x": rng.normal(size=80), "k": rng.choice(["a", "b"], 80), "y": rng.integers(0, 3, 80)})
+    fake = real.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    out = example.plot_marginals(real, fake, tmp_path / "plots" / "marginals.png")
+    assert out.exists() and out.stat().st_size > 10_000

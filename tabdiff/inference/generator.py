@@ -14,6 +14,7 @@ from collections.abc import Hashable, Mapping
 
 import numpy as np
 import pandas as pd
+from pandas.api import types as ptypes
 from sklearn.utils.validation import check_is_fitted
 
 from tabdiff.encoding import ColumnKind
@@ -22,7 +23,24 @@ from tabdiff.inference.frames import as_frame
 from tabdiff.inference.imputer import FittedTable
 from tabdiff.inference.plan import plan_generation
 
+STARTS = ("blank", "rows")
+DISCRETE_LEVELS = 20  # a numeric column with at most this many distinct fitted values is matched to observed values
+
 GENERATOR_DOC = """
+    start : "blank" or "rows"
+        "blank": each new row starts with every cell unknown and is inpainted at once. "rows": each new row
+        starts as a random row of the fitted table and is regenerated in `rounds` rounds, each hiding about
+        half of its cells (the first two rounds together hide every cell once), so the model always sees rows
+        as partly known, as in pretraining; no cell of the starting row is kept.
+    rounds : int >= 2
+        Regeneration rounds of start="rows" (each costs one sampler run).
+    match_marginals : bool
+        Without conditions: each numeric column's generated values are replaced, rank for rank, by the fitted
+        column's quantiles (observed values for columns with at most 20 distinct ones), so every column has the
+        fitted table's distribution while the rows keep the model's joint structure (measured: the model's own
+        draws of whole rows are under-dispersed). False keeps the model's values. Dates, durations and
+        categorical columns are never changed; with conditions nothing is changed (the conditional
+        distribution is not the fitted one).
     new_fraction : float in (0, 1)
         Largest share of a sub-table's rows that are new rows; the rest are real rows of the fitted table,
         a fresh random subsample for each chunk of new rows.
@@ -37,9 +55,10 @@ class TabDiffGenerator(FittedTable):
 
     `fit(X)` loads the checkpoint, fits the cell encoding on X's observed cells and keeps X's rows as context;
     `sample(n_rows, conditions=None)` returns n_rows new rows with X's columns, column order and dtypes (a frame
-    with a fresh RangeIndex, or an array for an array X). Each new row is one draw of the sampler
-    (`sampler="conditional"` with 20 steps by default: the setting whose draws were best calibrated on the
-    held-out tables); categorical cells are drawn from the model's class probabilities, integer columns rounded.
+    with a fresh RangeIndex, or an array for an array X). By default (`start="rows"`) each new row starts as a
+    random fitted row whose cells are all regenerated, half at a time, by the conditional sampler (20 steps a
+    round), and numeric columns then get the fitted marginals (`match_marginals`); categorical cells are drawn
+    from the model's class probabilities, integer columns rounded.
     Identifier-like columns (a different string in every row) cannot be generated: they are left missing
     unless a condition sets them. Missing cells of X are allowed: the context rows keep them as missing.
 
@@ -60,6 +79,9 @@ class TabDiffGenerator(FittedTable):
         n_steps: int | None = 20,
         jump_length: int = 10,
         jump_n_sample: int = 10,
+        start: str = "rows",
+        rounds: int = 2,
+        match_marginals: bool = True,
         new_fraction: float = 0.5,
         max_rows: int = 512,
         max_cols: int = 64,
@@ -76,6 +98,9 @@ class TabDiffGenerator(FittedTable):
         self.n_steps = n_steps
         self.jump_length = jump_length
         self.jump_n_sample = jump_n_sample
+        self.start = start
+        self.rounds = rounds
+        self.match_marginals = match_marginals
         self.new_fraction = new_fraction
         self.max_rows = max_rows
         self.max_cols = max_cols
@@ -103,8 +128,29 @@ class TabDiffGenerator(FittedTable):
             raise ValueError(f"n_rows must be an integer >= 1, got {n_rows!r}")
         n_rows = int(n_rows)
         self._warn_if_mean_draws()
+        if self.start not in STARTS:
+            raise ValueError(f"start must be one of {list(STARTS)}, got {self.start!r}")
+        if not isinstance(self.rounds, numbers.Integral) or isinstance(self.rounds, bool) or self.rounds < 2:
+            raise ValueError(f"rounds must be an integer >= 2, got {self.rounds!r}")
+        conditions = conditions or {}
+        new = self._blank_rows(n_rows, conditions)
+        if self.start == "blank":
+            out = self._fill(new)
+        else:
+            out = self._resample(n_rows, conditions)
+        if self.match_marginals and not conditions:
+            out = self._matched(out)
+        if isinstance(out, pd.DataFrame):
+            out = self._with_fitted_dtypes(out)
+        if self.input_kind_ == "ndarray" and self.array_dtype_.kind in "iub" and not np.isnan(out).any():
+            out = out.astype(self.array_dtype_)
+        return out
+
+    # --- helpers -------------------------------------------------------------------------------------------
+
+    def _fill(self, new: pd.DataFrame | np.ndarray) -> pd.DataFrame | np.ndarray:
+        """`new` with its missing cells generated, the fitted rows as context (column groups above max_cols)."""
         _, limits = self._settings()
-        new = self._blank_rows(n_rows, conditions or {})
         frame, table, offset, missing = self._table(new)
         target_cols = np.flatnonzero(missing.any(axis=0))
         group_size = len(target_cols) if len(target_cols) <= limits.max_cols else max(1, limits.max_cols // 2)
@@ -131,12 +177,63 @@ class TabDiffGenerator(FittedTable):
             for j in group:
                 rows = np.flatnonzero(in_group[:, j])
                 fills[int(j)] = (rows, self._decoded(j, aggregate.draws[j][0, rows + offset]))
-        out = self._output(new, frame, fills)
-        if self.input_kind_ == "ndarray" and self.array_dtype_.kind in "iub" and not np.isnan(out).any():
-            out = out.astype(self.array_dtype_)
-        return out
+        return self._output(new, frame, fills)
 
-    # --- helpers -------------------------------------------------------------------------------------------
+    def _resample(self, n_rows: int, conditions: Mapping[Hashable, object]) -> pd.DataFrame | np.ndarray:
+        """start="rows": each new row starts as a random fitted row; round 1 regenerates a random half of its
+        cells, round 2 the other half (given the first), later rounds a random half again. No fitted cell
+        survives two rounds; identifier columns start missing."""
+        rng = np.random.default_rng([self._rng().integers(2**63), 1])
+        rows = self.context_.iloc[rng.integers(len(self.context_), size=n_rows)].reset_index(drop=True)
+        for name in self.prep_.identifiers:
+            rows[name] = None
+        for name, value in conditions.items():
+            rows[name] = self._condition_column(name, value, n_rows)
+        free = np.ones(rows.shape, dtype=bool)  # cells a round may hide: not conditions, not identifiers
+        free[:, rows.columns.get_indexer(list(conditions))] = False
+        free[:, self.prep_.passthrough_mask(rows.columns)] = False
+        first = rng.random(rows.shape) < 0.5
+        current: pd.DataFrame | np.ndarray = rows
+        for number in range(int(self.rounds)):
+            hide = (first if number == 0 else ~first if number == 1 else rng.random(rows.shape) < 0.5) & free
+            frame = current if isinstance(current, pd.DataFrame) else pd.DataFrame(current)
+            masked = frame.mask(hide)
+            current = self._fill(masked.to_numpy(dtype=np.float64) if self.input_kind_ == "ndarray" else masked)
+        return current
+
+    def _matched(self, out: pd.DataFrame | np.ndarray) -> pd.DataFrame | np.ndarray:
+        """Each plain numeric column's generated values replaced, rank for rank, by the fitted column's quantiles
+        at those ranks: the rows keep the model's order (its dependence between columns) and the column gets the
+        fitted marginal. Columns with at most DISCRETE_LEVELS distinct values take observed values only."""
+        frame = out.copy() if isinstance(out, pd.DataFrame) else pd.DataFrame(out.copy())
+        passthrough = self.prep_.passthrough_mask(frame.columns)
+        for j, name in enumerate(frame.columns):
+            column = frame[name]
+            if passthrough[j] or self.encoder_.column_kind_[name] != ColumnKind.NUMERIC:
+                continue
+            if not ptypes.is_numeric_dtype(column.dtype) or ptypes.is_bool_dtype(column.dtype):
+                continue  # dates, durations, numbers read from text: left as generated
+            fitted = pd.to_numeric(self.context_[name], errors="coerce").dropna().to_numpy(np.float64)
+            values = column.to_numpy(np.float64, na_value=np.nan)
+            if len(fitted) < 2 or np.isnan(values).any():
+                continue
+            ranks = (np.argsort(np.argsort(values, kind="stable"), kind="stable") + 0.5) / len(values)
+            method = "inverted_cdf" if len(np.unique(fitted)) <= DISCRETE_LEVELS else "linear"
+            matched = np.quantile(fitted, ranks, method=method)
+            if ptypes.is_integer_dtype(column.dtype):
+                matched = np.rint(matched)
+            frame[name] = pd.array(matched, dtype=column.dtype) if isinstance(out, pd.DataFrame) else matched
+        return frame if isinstance(out, pd.DataFrame) else frame.to_numpy(dtype=out.dtype)
+
+    def _with_fitted_dtypes(self, out: pd.DataFrame) -> pd.DataFrame:
+        """Columns back in X's dtypes where a round's hidden cells changed them (bool -> object, int -> float)."""
+        for name, dtype in self.template_.dtypes.items():
+            if out[name].dtype != dtype and not (out[name].isna().any() and ptypes.is_integer_dtype(dtype)):
+                try:
+                    out[name] = out[name].astype(dtype)
+                except (TypeError, ValueError):  # e.g. an identifier column left missing in a str column
+                    pass
+        return out
 
     def _check_new_fraction(self) -> None:
         value = self.new_fraction

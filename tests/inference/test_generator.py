@@ -153,3 +153,26 @@ def test_bundled_model_keeps_a_strong_relation_and_follows_a_condition(n_new):
     assert 0.5 < out["x"].std() < 1.5
     high = generator.sample(30, conditions={"x": 1.5})
     assert abs(high["y"].mean() - 3.0) < 1.0
+
+
+def test_rows_start_regenerates_every_cell_and_matching_gives_the_fitted_marginals(tiny):
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x": rng.normal(size=60), "y": rng.exponential(size=60), "k": rng.integers(0, 3, 60)})
+    raw = TabDiffGenerator(tiny, n_steps=2, match_marginals=False, **FAST).fit(X).sample(60)
+    assert not np.isin(raw["x"], X["x"]).any() and not np.isin(raw["y"], X["y"]).any()  # no starting cell kept
+    matched = TabDiffGenerator(tiny, n_steps=2, **FAST).fit(X).sample(60)
+    # rank for rank the fitted quantiles: the model's order, the fitted marginal
+    assert (np.argsort(matched["x"].to_numpy()) == np.argsort(raw["x"].to_numpy())).all()
+    np.testing.assert_allclose(np.sort(matched["x"]), np.quantile(X["x"], (np.arange(60) + 0.5) / 60))
+    assert set(matched["k"]) <= {0, 1, 2} and matched["k"].dtype == X["k"].dtype  # few levels: observed values
+    conditioned = TabDiffGenerator(tiny, n_steps=2, **FAST).fit(X).sample(60, conditions={"k": 1})
+    assert not np.isin(conditioned["x"], X["x"]).any()  # a condition leaves the model's values as they are
+
+
+def test_blank_start_and_bad_start_or_rounds(tiny):
+    X = mixed_frame(30)
+    out = TabDiffGenerator(tiny, start="blank", n_steps=2, **FAST).fit(X).sample(8)
+    assert out.shape == (8, X.shape[1]) and not out.isna().any().any()
+    for kwargs, message in (({"start": "noise"}, "start must be"), ({"rounds": 1}, "rounds must be")):
+        with pytest.raises(ValueError, match=message):
+            TabDiffGenerator(tiny, **kwargs, **FAST).fit(X).sample(3)
