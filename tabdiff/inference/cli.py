@@ -157,7 +157,9 @@ def run_generate(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tabdiff", description="In-context imputation, prediction and generation with tabdiff.")
+    parser = argparse.ArgumentParser(
+        prog="tabdiff", description="In-context imputation, prediction and generation with tabdiff."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     impute = commands.add_parser("impute", help="fill the missing cells of a CSV / Parquet table")
     impute.add_argument("input", help=f"the table ({' '.join(SUFFIXES)}); empty cells are missing")
