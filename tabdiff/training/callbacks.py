@@ -30,10 +30,11 @@ class TableThroughput(Callback):
             return
         rows, cols = (~batch.row_pad_mask).sum(1), (~batch.col_pad_mask).sum(1)
         self._tables += batch.shape[0] * trainer.world_size
-        self._cells += int((rows * cols).sum()) * trainer.world_size
+        # a device tensor until the window ends: reading it every step would wait for the GPU every step
+        self._cells = self._cells + (rows * cols).sum() * trainer.world_size
         self._steps += 1
         if self._steps >= self.window:
             elapsed = now - self._start
             pl_module.log("perf/tables_per_s", self._tables / elapsed, rank_zero_only=True)
-            pl_module.log("perf/cells_per_s", self._cells / elapsed, rank_zero_only=True)
+            pl_module.log("perf/cells_per_s", float(self._cells) / elapsed, rank_zero_only=True)
             self._start, self._tables, self._cells, self._steps = now, 0, 0, 0
