@@ -33,6 +33,7 @@ An association that cannot be measured (a constant column, fewer than two comple
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 import numpy as np
@@ -266,7 +267,11 @@ def _ratio(numerator: float, denominator: float) -> float:
 
 def _ks(real: pd.Series, synthetic: pd.Series) -> float:
     a, b = _observed(real, numeric=True), _observed(synthetic, numeric=True)
-    return ks_2samp(a, b).statistic if len(a) and len(b) else np.nan
+    if not (len(a) and len(b)):
+        return np.nan
+    with warnings.catch_warnings():  # "exact calculation unsuccessful": only the p-value, unused here, is affected
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return ks_2samp(a, b).statistic
 
 
 def _total_variation(real: pd.Series, synthetic: pd.Series) -> float:
