@@ -36,11 +36,12 @@ GENERATOR_DOC = """
         Regeneration rounds of start="rows" (each costs one sampler run).
     match_marginals : bool
         Without conditions: each numeric column's generated values are replaced, rank for rank, by the fitted
-        column's quantiles (observed values for columns with at most 20 distinct ones), so every column has the
-        fitted table's distribution while the rows keep the model's joint structure (measured: the model's own
-        draws of whole rows are under-dispersed). False keeps the model's values. Dates, durations and
-        categorical columns are never changed; with conditions nothing is changed (the conditional
-        distribution is not the fitted one).
+        column's quantiles (observed values for columns with at most 20 distinct ones), and each categorical
+        column's categories are drawn row by row from the model's class probabilities among the categories not
+        yet at their fitted share (quotas), so every column has the fitted table's distribution while the rows
+        keep the model's joint structure (measured: the model's own draws of whole rows are under-dispersed and
+        drift in their category shares). False keeps the model's draws. Dates and durations are never changed;
+        with conditions nothing is changed (the conditional distribution is not the fitted one).
     new_fraction : float in (0, 1)
         Largest share of a sub-table's rows that are new rows; the rest are real rows of the fitted table,
         a fresh random subsample for each chunk of new rows.
@@ -57,8 +58,8 @@ class TabDiffGenerator(FittedTable):
     `sample(n_rows, conditions=None)` returns n_rows new rows with X's columns, column order and dtypes (a frame
     with a fresh RangeIndex, or an array for an array X). By default (`start="rows"`) each new row starts as a
     random fitted row whose cells are all regenerated, half at a time, by the conditional sampler (20 steps a
-    round), and numeric columns then get the fitted marginals (`match_marginals`); categorical cells are drawn
-    from the model's class probabilities, integer columns rounded.
+    round), and columns then get the fitted marginals (`match_marginals`); categorical cells are drawn from the
+    model's class probabilities, integer columns rounded.
     Identifier-like columns (a different string in every row) cannot be generated: they are left missing
     unless a condition sets them. Missing cells of X are allowed: the context rows keep them as missing.
 
@@ -134,10 +135,11 @@ class TabDiffGenerator(FittedTable):
             raise ValueError(f"rounds must be an integer >= 2, got {self.rounds!r}")
         conditions = conditions or {}
         new = self._blank_rows(n_rows, conditions)
+        quotas = bool(self.match_marginals) and not conditions
         if self.start == "blank":
-            out = self._fill(new)
+            out = self._fill(new, quotas=quotas)
         else:
-            out = self._resample(n_rows, conditions)
+            out = self._resample(n_rows, conditions, quotas=quotas)
         if self.match_marginals and not conditions:
             out = self._matched(out)
         if isinstance(out, pd.DataFrame):
@@ -148,7 +150,7 @@ class TabDiffGenerator(FittedTable):
 
     # --- helpers -------------------------------------------------------------------------------------------
 
-    def _fill(self, new: pd.DataFrame | np.ndarray) -> pd.DataFrame | np.ndarray:
+    def _fill(self, new: pd.DataFrame | np.ndarray, *, quotas: bool = False) -> pd.DataFrame | np.ndarray:
         """`new` with its missing cells generated, the fitted rows as context (column groups above max_cols)."""
         _, limits = self._settings()
         frame, table, offset, missing = self._table(new)
@@ -176,10 +178,16 @@ class TabDiffGenerator(FittedTable):
             )  # fmt: skip
             for j in group:
                 rows = np.flatnonzero(in_group[:, j])
-                fills[int(j)] = (rows, self._decoded(j, aggregate.draws[j][0, rows + offset]))
+                codes = aggregate.draws[j][0, rows + offset]
+                name = self.encoder_.columns_[j]
+                if quotas and self.encoder_.column_kind_[name] == ColumnKind.CATEGORICAL and j in aggregate.proba_sum:
+                    codes = self._quota_codes(aggregate, j, rows + offset, rng)
+                fills[int(j)] = (rows, self._decoded(j, codes))
         return self._output(new, frame, fills)
 
-    def _resample(self, n_rows: int, conditions: Mapping[Hashable, object]) -> pd.DataFrame | np.ndarray:
+    def _resample(
+        self, n_rows: int, conditions: Mapping[Hashable, object], *, quotas: bool = False
+    ) -> pd.DataFrame | np.ndarray:
         """start="rows": each new row starts as a random fitted row; round 1 regenerates a random half of its
         cells, round 2 the other half (given the first), later rounds a random half again. No fitted cell
         survives two rounds; identifier columns start missing."""
@@ -198,7 +206,9 @@ class TabDiffGenerator(FittedTable):
             hide = (first if number == 0 else ~first if number == 1 else rng.random(rows.shape) < 0.5) & free
             frame = current if isinstance(current, pd.DataFrame) else pd.DataFrame(current)
             masked = frame.mask(hide)
-            current = self._fill(masked.to_numpy(dtype=np.float64) if self.input_kind_ == "ndarray" else masked)
+            current = self._fill(
+                masked.to_numpy(dtype=np.float64) if self.input_kind_ == "ndarray" else masked, quotas=quotas
+            )
         return current
 
     def _matched(self, out: pd.DataFrame | np.ndarray) -> pd.DataFrame | np.ndarray:
@@ -224,6 +234,26 @@ class TabDiffGenerator(FittedTable):
                 matched = np.rint(matched)
             frame[name] = pd.array(matched, dtype=column.dtype) if isinstance(out, pd.DataFrame) else matched
         return frame if isinstance(out, pd.DataFrame) else frame.to_numpy(dtype=out.dtype)
+
+    def _quota_codes(self, aggregate, j: int, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Category codes drawn row by row from the model's class probabilities, among the categories whose share of
+        these rows has not yet reached their share of the fitted column: the fitted marginal, the model's rows."""
+        name = self.encoder_.columns_[j]
+        categories = pd.Index(self.encoder_.categories_[name])
+        observed = self.context_[name].dropna()
+        freq = observed.value_counts().reindex(categories, fill_value=0).to_numpy(np.float64)
+        freq = freq / freq.sum()
+        quota = np.floor(freq * len(rows)).astype(np.int64)
+        remainder = freq * len(rows) - quota
+        quota[np.argsort(-remainder)[: len(rows) - quota.sum()]] += 1  # largest remainders: quotas sum to the rows
+        proba = aggregate._restrict(j, aggregate.probabilities(j, rows))
+        codes = np.empty(len(rows))
+        for i in rng.permutation(len(rows)):
+            p = proba[i] * (quota > 0)
+            p = p if p.sum() > 0 else (quota > 0).astype(np.float64)
+            k = int(rng.choice(len(p), p=p / p.sum()))
+            codes[i], quota[k] = k, quota[k] - 1
+        return codes
 
     def _with_fitted_dtypes(self, out: pd.DataFrame) -> pd.DataFrame:
         """Columns back in X's dtypes where a round's hidden cells changed them (bool -> object, int -> float)."""

@@ -176,3 +176,14 @@ def test_blank_start_and_bad_start_or_rounds(tiny):
     for kwargs, message in (({"start": "noise"}, "start must be"), ({"rounds": 1}, "rounds must be")):
         with pytest.raises(ValueError, match=message):
             TabDiffGenerator(tiny, **kwargs, **FAST).fit(X).sample(3)
+
+
+def test_categories_take_the_fitted_shares_by_quota_without_conditions(tiny):
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x": rng.normal(size=100), "k": np.repeat(["a", "b", "c"], [70, 25, 5])})
+    out = TabDiffGenerator(tiny, start="blank", n_steps=2, **FAST).fit(X).sample(100)
+    assert out["k"].value_counts().to_dict() == {"a": 70, "b": 25, "c": 5}  # the fitted counts, exactly
+    rows = TabDiffGenerator(tiny, n_steps=2, **FAST).fit(X).sample(200)  # start="rows": each round by quota
+    assert abs(rows["k"].value_counts(normalize=True)["a"] - 0.7) < 0.05
+    raw = TabDiffGenerator(tiny, start="blank", n_steps=2, match_marginals=False, **FAST).fit(X).sample(100)
+    assert raw["k"].value_counts().to_dict() != {"a": 70, "b": 25, "c": 5}  # the random tiny model's own draws
