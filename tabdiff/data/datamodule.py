@@ -58,6 +58,7 @@ class PretrainDataModule(L.LightningDataModule):
             prior's own). Drawing on the GPU happens in the training process, so it needs num_workers=0.
         pin_memory: page-locked batches from CPU workers (faster copies to a GPU).
         prefetch_factor: batches each worker keeps ready.
+        max_cells: cap on a batch's cells: a batch of a large drawn shape holds fewer tables (bounds memory).
         num_workers: data worker processes, or "auto" (the CPUs available less two).
     """
 
@@ -67,6 +68,7 @@ class PretrainDataModule(L.LightningDataModule):
         *,
         real_sources: Sequence[TableSource] = (),
         batch_size: int = 32,
+        max_cells: int | None = None,
         real_fraction: float = 0.0,
         num_workers: int | str = 0,
         val_batches: int = 4,
@@ -85,6 +87,7 @@ class PretrainDataModule(L.LightningDataModule):
         self.prefetch_factor = prefetch_factor
         self.real_sources = list(real_sources)
         self.batch_size = batch_size
+        self.max_cells = max_cells
         self.real_fraction = real_fraction
         self.num_workers = num_workers
         self.val_batches = val_batches
@@ -111,6 +114,7 @@ class PretrainDataModule(L.LightningDataModule):
             self.prior,
             self.real_tables,
             batch_size=self.batch_size,
+            max_cells=self.max_cells,
             real_fraction=self.real_fraction if self.real_tables else 0.0,
             seed=self.seed,
             rank=rank,

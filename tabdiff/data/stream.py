@@ -27,7 +27,9 @@ class TablePrior(Protocol):
 
     masks: Any  # draws conditioning patterns: `.sample(rng, RawTable) -> (known_mask, kind)`
 
-    def sample_batch(self, rng: np.random.Generator, batch_size: int) -> list:  # list[SyntheticTable]
+    def sample_batch(
+        self, rng: np.random.Generator, batch_size: int, *, max_cells: int | None = None
+    ) -> list:  # list[SyntheticTable]
         ...
 
 
@@ -130,6 +132,7 @@ class PretrainStream(IterableDataset):
         prior: draws synthetic tables (a batch shares one shape).
         real_tables: coded real tables (may be empty); their conditioning patterns come from `prior.masks`.
         batch_size: tables per batch.
+        max_cells: at most this many cells a batch (fewer tables when the drawn shape is large); None: no cap.
         real_fraction: expected fraction of a batch that comes from real tables.
         seed, rank: the stream's identity; batch i is drawn from np.random.default_rng([seed, rank, i]).
         start_index: first batch index (a resumed run passes its global step).
@@ -142,6 +145,7 @@ class PretrainStream(IterableDataset):
         real_tables: Sequence[CodedTable],
         *,
         batch_size: int,
+        max_cells: int | None = None,
         real_fraction: float = 0.0,
         seed: int = 0,
         rank: int = 0,
@@ -156,6 +160,7 @@ class PretrainStream(IterableDataset):
         self.prior = prior
         self.real_tables = list(real_tables)
         self.batch_size = batch_size
+        self.max_cells = max_cells
         self.real_fraction = real_fraction
         self.seed = seed
         self.rank = rank
@@ -167,7 +172,7 @@ class PretrainStream(IterableDataset):
         rng = np.random.default_rng([self.seed, self.rank, index])
         if hasattr(self.prior, "sample_tensors"):
             return self._tensor_batch(rng)
-        synthetic = self.prior.sample_batch(rng, self.batch_size)
+        synthetic = self.prior.sample_batch(rng, self.batch_size, max_cells=self.max_cells)
         n_rows, n_cols = synthetic[0].values.shape
         encoded, known = [], []
         for table in synthetic:
@@ -183,7 +188,7 @@ class PretrainStream(IterableDataset):
 
     def _tensor_batch(self, rng: np.random.Generator) -> TableBatch:
         """A batched prior's tables encoded in one go on its device; the real-table slots coded together after."""
-        drawn = self.prior.sample_tensors(rng, self.batch_size)
+        drawn = self.prior.sample_tensors(rng, self.batch_size, max_cells=self.max_cells)
         n, n_rows, n_cols = drawn.values.shape
         cells, channel_mask, column_kind = encode_batch(
             drawn.values,

@@ -62,6 +62,20 @@ class PriorConfig:
     missingness: MissingnessConfig = field(default_factory=MissingnessConfig)  # which cells are given
 
 
+
+def budget_batch_size(batch_size: int, n_rows: int, n_cols: int, max_cells: int | None) -> int:
+    """Tables in a batch of shape (n_rows, n_cols): `batch_size`, or fewer so that the batch holds at most
+    `max_cells` cells (at least one table). A cell budget bounds a step's memory, which grows with the cells
+    (activations are (tables, rows, cols, d_model)): small tables come in full batches, the rare 1,024 x 64
+    table in a batch of a few.
+    """
+    if max_cells is None:
+        return batch_size
+    if isinstance(max_cells, bool) or not isinstance(max_cells, int) or max_cells < 1:
+        raise ValueError(f"data.max_cells must be a positive integer or null, got {max_cells!r}")
+    return max(1, min(batch_size, max_cells // (n_rows * n_cols)))
+
+
 class PriorSampler:
     """Draws `SyntheticTable`s: family -> columns -> filter (redraw) -> missingness.
 
@@ -119,11 +133,21 @@ class PriorSampler:
         )
 
     def sample_batch(
-        self, rng: np.random.Generator, batch_size: int, n_rows: int | None = None, n_cols: int | None = None
+        self,
+        rng: np.random.Generator,
+        batch_size: int,
+        n_rows: int | None = None,
+        n_cols: int | None = None,
+        *,
+        max_cells: int | None = None,
     ) -> list[SyntheticTable]:
-        """`batch_size` tables sharing one (rows, cols), drawn once per batch unless given: no padding needed."""
+        """`batch_size` tables sharing one (rows, cols), drawn once per batch unless given: no padding needed.
+
+        `max_cells` caps the batch's cells: fewer tables when the drawn shape is large (`budget_batch_size`).
+        """
         rows, cols = self.sample_shape(rng)
         n_rows, n_cols = n_rows or rows, n_cols or cols
+        batch_size = budget_batch_size(batch_size, n_rows, n_cols, max_cells)
         with self._blas_limit():
             return [self._sample_table(rng, n_rows, n_cols) for _ in range(batch_size)]
 

@@ -146,3 +146,25 @@ def test_num_workers_auto_is_the_cpus_less_two_and_bad_counts_are_refused():
     for bad in (-1, "many", 2.5, True):
         with pytest.raises(ValueError, match="num_workers"):
             resolve_workers(bad)
+
+
+@pytest.mark.parametrize("prior", [PRIOR, BATCHED], ids=["reference", "batched"])
+def test_a_cell_budget_caps_each_batch_and_leaves_small_shapes_full(prior):
+    """data.max_cells: a batch of a large drawn shape holds fewer tables, never more than the budget (min 1)."""
+    stream = PretrainStream(prior, [], batch_size=8, max_cells=300, seed=1)
+    sizes = set()
+    for i in range(10):
+        b, r, c, _ = stream.batch(i).shape
+        assert b == max(1, min(8, 300 // (r * c)))
+        assert b * r * c <= 300 or b == 1
+        sizes.add(b)
+    assert len(sizes) > 1, "the budget should bind on some shapes and not on others"
+    unbudgeted = PretrainStream(prior, [], batch_size=8, seed=1).batch(3)
+    assert unbudgeted.shape[0] == 8 and unbudgeted.shape[1:3] == stream.batch(3).shape[1:3]
+
+
+def test_a_cell_budget_must_be_a_positive_integer():
+    with pytest.raises(ValueError, match="data.max_cells"):
+        _stream(max_cells=0).batch(0)
+    with pytest.raises(ValueError, match="data.max_cells"):
+        PretrainStream(BATCHED, [], batch_size=4, max_cells=2.5).batch(0)

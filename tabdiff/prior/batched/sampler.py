@@ -25,7 +25,7 @@ from tabdiff.prior.batched.filtering import predictability
 from tabdiff.prior.batched.missingness import MASK_KINDS, sample_masks
 from tabdiff.prior.batched.scm import scm
 from tabdiff.prior.missingness import MaskSampler
-from tabdiff.prior.sampler import PriorConfig, validate_config
+from tabdiff.prior.sampler import PriorConfig, budget_batch_size, validate_config
 from tabdiff.prior.table import SyntheticTable
 
 FAMILIES = ("latent_factor", "scm", "mixture", "gp")
@@ -99,11 +99,18 @@ class BatchedPrior:
         return int(rows), int(cols)
 
     def sample_tensors(
-        self, rng: np.random.Generator, batch_size: int, n_rows: int | None = None, n_cols: int | None = None
+        self,
+        rng: np.random.Generator,
+        batch_size: int,
+        n_rows: int | None = None,
+        n_cols: int | None = None,
+        *,
+        max_cells: int | None = None,
     ) -> PriorBatch:
-        """`batch_size` tables sharing one (rows, cols), drawn once per batch unless given."""
+        """`batch_size` tables sharing one (rows, cols), drawn once per batch unless given; with `max_cells`,
+        fewer tables when the shape is large (`budget_batch_size`)."""
         with self._thread_limit():
-            return self._sample_tensors(rng, batch_size, n_rows, n_cols)
+            return self._sample_tensors(rng, batch_size, n_rows, n_cols, max_cells)
 
     @contextmanager
     def _thread_limit(self) -> Iterator[None]:
@@ -125,11 +132,12 @@ class BatchedPrior:
             torch.set_num_threads(previous)
 
     def _sample_tensors(
-        self, rng: np.random.Generator, batch_size: int, n_rows: int | None, n_cols: int | None
+        self, rng: np.random.Generator, batch_size: int, n_rows: int | None, n_cols: int | None, max_cells: int | None
     ) -> PriorBatch:
         g = self.generator(rng)
         rows, cols = self.sample_shape(g)
         n_rows, n_cols = n_rows or rows, n_cols or cols
+        batch_size = budget_batch_size(batch_size, n_rows, n_cols, max_cells)
         family = ops.choose(g, self.family_weights, batch_size).to(self.device)
         columns = self._draw(g, family, n_rows, n_cols)
         fcfg = self.config.filter
@@ -149,10 +157,16 @@ class BatchedPrior:
         )
 
     def sample_batch(
-        self, rng: np.random.Generator, batch_size: int, n_rows: int | None = None, n_cols: int | None = None
+        self,
+        rng: np.random.Generator,
+        batch_size: int,
+        n_rows: int | None = None,
+        n_cols: int | None = None,
+        *,
+        max_cells: int | None = None,
     ) -> list[SyntheticTable]:
         """PriorSampler's interface: the batch as a list of SyntheticTables."""
-        return self.sample_tensors(rng, batch_size, n_rows, n_cols).tables()
+        return self.sample_tensors(rng, batch_size, n_rows, n_cols, max_cells=max_cells).tables()
 
     def _filtered(self, g: torch.Generator, family: torch.Tensor, columns, n_rows: int, n_cols: int):
         """Rejected tables redrawn (same family and shape) until accepted; after max_redraws the last draw stays.
