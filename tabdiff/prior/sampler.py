@@ -62,7 +62,6 @@ class PriorConfig:
     missingness: MissingnessConfig = field(default_factory=MissingnessConfig)  # which cells are given
 
 
-
 def budget_batch_size(batch_size: int, n_rows: int, n_cols: int, max_cells: int | None) -> int:
     """Tables in a batch of shape (n_rows, n_cols): `batch_size`, or fewer so that the batch holds at most
     `max_cells` cells (at least one table). A cell budget bounds a step's memory, which grows with the cells
