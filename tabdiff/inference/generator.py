@@ -25,13 +25,17 @@ from tabdiff.inference.plan import plan_generation
 
 STARTS = ("blank", "rows")
 DISCRETE_LEVELS = 20  # a numeric column with at most this many distinct fitted values is matched to observed values
+START_SHARE = 0.05  # with a numeric condition, a new row starts from one of this share of fitted rows nearest to it
+MIN_MATCHED = 20  # match_marginals within a group of new rows only with this many new rows and reference rows
+MISMATCH = 1e6  # start-row distance of a fitted row whose category (or missing cell) differs from a condition's
 
 GENERATOR_DOC = """
     start : "blank" or "rows"
         "blank": each new row starts with every cell unknown and is inpainted at once. "rows": each new row
-        starts as a random row of the fitted table and is regenerated in `rounds` rounds, each hiding about
-        half of its cells (the first two rounds together hide every cell once), so the model always sees rows
-        as partly known, as in pretraining; no cell of the starting row is kept.
+        starts as a random row of the fitted table (with conditions: a row that holds the condition's category,
+        or one of the 5% of rows nearest to its numeric value) and is regenerated in `rounds` rounds, each
+        hiding about half of its cells (the first two rounds together hide every cell once), so the model
+        always sees rows as partly known, as in pretraining; no cell of the starting row is kept.
     rounds : int >= 2
         Regeneration rounds of start="rows" (each costs one sampler run).
     match_marginals : bool
@@ -40,8 +44,10 @@ GENERATOR_DOC = """
         column's categories are drawn row by row from the model's class probabilities among the categories not
         yet at their fitted share (quotas), so every column has the fitted table's distribution while the rows
         keep the model's joint structure (measured: the model's own draws of whole rows are under-dispersed and
-        drift in their category shares). False keeps the model's draws. Dates and durations are never changed;
-        with conditions nothing is changed (the conditional distribution is not the fitted one).
+        drift in their category shares). With conditions, the same is done per condition value against the
+        fitted rows that hold it (as for start="rows"), so rows conditioned on a category get that category's
+        marginals; a value asked of fewer than 20 new rows, or held by fewer than 20 fitted rows, keeps the
+        model's draws. False keeps the model's draws. Dates and durations are never changed.
     new_fraction : float in (0, 1)
         Largest share of a sub-table's rows that are new rows; the rest are real rows of the fitted table,
         a fresh random subsample for each chunk of new rows.
@@ -135,13 +141,15 @@ class TabDiffGenerator(FittedTable):
             raise ValueError(f"rounds must be an integer >= 2, got {self.rounds!r}")
         conditions = conditions or {}
         new = self._blank_rows(n_rows, conditions)
-        quotas = bool(self.match_marginals) and not conditions
+        fixed = {name: self._condition_column(name, value, n_rows) for name, value in conditions.items()}
+        groups = self._reference_groups(fixed, n_rows)
+        matched = groups if self.match_marginals else None
         if self.start == "blank":
-            out = self._fill(new, quotas=quotas)
+            out = self._fill(new, references=matched)
         else:
-            out = self._resample(n_rows, conditions, quotas=quotas)
-        if self.match_marginals and not conditions:
-            out = self._matched(out)
+            out = self._resample(n_rows, fixed, groups, matched=matched)
+        if matched is not None:
+            out = self._matched(out, matched, exclude=list(fixed))
         if isinstance(out, pd.DataFrame):
             out = self._with_fitted_dtypes(out)
         if self.input_kind_ == "ndarray" and self.array_dtype_.kind in "iub" and not np.isnan(out).any():
@@ -150,8 +158,12 @@ class TabDiffGenerator(FittedTable):
 
     # --- helpers -------------------------------------------------------------------------------------------
 
-    def _fill(self, new: pd.DataFrame | np.ndarray, *, quotas: bool = False) -> pd.DataFrame | np.ndarray:
-        """`new` with its missing cells generated, the fitted rows as context (column groups above max_cols)."""
+    def _fill(
+        self, new: pd.DataFrame | np.ndarray, *, references: list[tuple[np.ndarray, np.ndarray]] | None = None
+    ) -> pd.DataFrame | np.ndarray:
+        """`new` with its missing cells generated, the fitted rows as context (column groups above max_cols);
+        with `references` (`_reference_groups`), categorical cells are drawn under quotas of each group's reference
+        rows."""
         _, limits = self._settings()
         frame, table, offset, missing = self._table(new)
         target_cols = np.flatnonzero(missing.any(axis=0))
@@ -180,25 +192,43 @@ class TabDiffGenerator(FittedTable):
                 rows = np.flatnonzero(in_group[:, j])
                 codes = aggregate.draws[j][0, rows + offset]
                 name = self.encoder_.columns_[j]
-                if quotas and self.encoder_.column_kind_[name] == ColumnKind.CATEGORICAL and j in aggregate.proba_sum:
-                    codes = self._quota_codes(aggregate, j, rows + offset, rng)
+                if (
+                    references
+                    and self.encoder_.column_kind_[name] == ColumnKind.CATEGORICAL
+                    and j in aggregate.proba_sum
+                ):
+                    codes = codes.copy()
+                    for members, reference in references:
+                        at = np.flatnonzero(np.isin(rows, members))
+                        if len(at) >= MIN_MATCHED and len(reference) >= MIN_MATCHED:
+                            drawn = self._quota_codes(aggregate, j, rows[at] + offset, reference, rng)
+                            codes[at] = codes[at] if drawn is None else drawn
                 fills[int(j)] = (rows, self._decoded(j, codes))
         return self._output(new, frame, fills)
 
     def _resample(
-        self, n_rows: int, conditions: Mapping[Hashable, object], *, quotas: bool = False
+        self,
+        n_rows: int,
+        fixed: Mapping[Hashable, pd.Series],
+        groups: list[tuple[np.ndarray, np.ndarray]],
+        *,
+        matched: list[tuple[np.ndarray, np.ndarray]] | None,
     ) -> pd.DataFrame | np.ndarray:
-        """start="rows": each new row starts as a random fitted row; round 1 regenerates a random half of its
-        cells, round 2 the other half (given the first), later rounds a random half again. No fitted cell
-        survives two rounds; identifier columns start missing."""
+        """start="rows": each new row starts as a random one of its group's reference rows (`_reference_groups`:
+        any fitted row without conditions); round 1 regenerates a random half of its cells, round 2 the other half
+        (given the first), later rounds a random half again. No fitted cell survives two rounds; identifier
+        columns start missing."""
         rng = np.random.default_rng([self._rng().integers(2**63), 1])
-        rows = self.context_.iloc[rng.integers(len(self.context_), size=n_rows)].reset_index(drop=True)
+        start = np.empty(n_rows, dtype=np.int64)
+        for members, reference in groups:
+            start[members] = reference[rng.integers(len(reference), size=len(members))]
+        rows = self.context_.iloc[start].reset_index(drop=True)
         for name in self.prep_.identifiers:
             rows[name] = None
-        for name, value in conditions.items():
-            rows[name] = self._condition_column(name, value, n_rows)
+        for name, column in fixed.items():
+            rows[name] = column
         free = np.ones(rows.shape, dtype=bool)  # cells a round may hide: not conditions, not identifiers
-        free[:, rows.columns.get_indexer(list(conditions))] = False
+        free[:, rows.columns.get_indexer(list(fixed))] = False
         free[:, self.prep_.passthrough_mask(rows.columns)] = False
         first = rng.random(rows.shape) < 0.5
         current: pd.DataFrame | np.ndarray = rows
@@ -207,40 +237,93 @@ class TabDiffGenerator(FittedTable):
             frame = current if isinstance(current, pd.DataFrame) else pd.DataFrame(current)
             masked = frame.mask(hide)
             current = self._fill(
-                masked.to_numpy(dtype=np.float64) if self.input_kind_ == "ndarray" else masked, quotas=quotas
+                masked.to_numpy(dtype=np.float64) if self.input_kind_ == "ndarray" else masked, references=matched
             )
         return current
 
-    def _matched(self, out: pd.DataFrame | np.ndarray) -> pd.DataFrame | np.ndarray:
-        """Each plain numeric column's generated values replaced, rank for rank, by the fitted column's quantiles
-        at those ranks: the rows keep the model's order (its dependence between columns) and the column gets the
-        fitted marginal. Columns with at most DISCRETE_LEVELS distinct values take observed values only."""
+    def _reference_groups(
+        self, fixed: Mapping[Hashable, pd.Series], n_rows: int
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(new rows, reference rows) pairs: the positions of new rows that share their condition values, and the
+        positions of the fitted rows like them. New rows start from their reference rows (start="rows") and,
+        with match_marginals, take their marginals.
+
+        Without conditions: one group, every fitted row. With conditions, the fitted rows that agree with the
+        group's values (measured: from random fitted rows, rows conditioned on a category were hardly closer to
+        that category's rows than unconditioned rows were): a categorical condition takes all the fitted rows of
+        that category; numeric conditions take the START_SHARE of those rows nearest in the conditioned columns
+        (each scaled by its standard deviation). Identifier columns do not count.
+        """
+        n_fit = len(self.context_)
+        used = [name for name in fixed if name not in self.prep_.identifiers]
+        if not used:
+            return [(np.arange(n_rows), np.arange(n_fit))]
+        wanted = pd.DataFrame({name: fixed[name] for name in used})
+        k = max(1, int(np.ceil(START_SHARE * n_fit)))
+        groups = []
+        for members in wanted.groupby(used, sort=False, dropna=False, observed=True).indices.values():
+            distance = np.zeros(n_fit)
+            for name in used:
+                value, fitted = wanted[name].iloc[members[0]], self.context_[name]
+                if self.encoder_.column_kind_.get(name) == ColumnKind.CATEGORICAL:
+                    distance += np.where(fitted.eq(value).fillna(False).to_numpy(bool), 0.0, MISMATCH)
+                    continue
+                numbers = pd.to_numeric(pd.Series(fitted), errors="coerce").to_numpy(np.float64)
+                target = pd.to_numeric(pd.Series([value]), errors="coerce").to_numpy(np.float64)[0]
+                scale = np.nanstd(numbers) if np.isfinite(numbers).sum() > 1 else 1.0
+                gap = np.abs(numbers - target) / (scale if scale > 0 else 1.0)
+                distance += np.where(np.isfinite(gap), gap, MISMATCH)
+            cutoff = min(np.partition(distance, k - 1)[k - 1], distance.min() + MISMATCH / 2)  # the best categories
+            groups.append((np.asarray(members), np.flatnonzero(distance <= cutoff)))
+        return groups
+
+    def _matched(
+        self, out: pd.DataFrame | np.ndarray, groups: list[tuple[np.ndarray, np.ndarray]], *, exclude: list
+    ) -> pd.DataFrame | np.ndarray:
+        """In each group of new rows (`_reference_groups`), each plain numeric column's generated values replaced,
+        rank for rank, by the quantiles of the group's reference rows at those ranks: the rows keep the model's
+        order (its dependence between columns) and the column gets the reference rows' marginal (the fitted
+        column's without conditions). Columns with at most DISCRETE_LEVELS distinct values take observed values
+        only. Condition columns (`exclude`) stay as given; groups or references under MIN_MATCHED rows keep the
+        model's values (quantiles of a few rows would copy them)."""
         frame = out.copy() if isinstance(out, pd.DataFrame) else pd.DataFrame(out.copy())
         passthrough = self.prep_.passthrough_mask(frame.columns)
         for j, name in enumerate(frame.columns):
             column = frame[name]
-            if passthrough[j] or self.encoder_.column_kind_[name] != ColumnKind.NUMERIC:
+            if passthrough[j] or name in exclude or self.encoder_.column_kind_[name] != ColumnKind.NUMERIC:
                 continue
             if not ptypes.is_numeric_dtype(column.dtype) or ptypes.is_bool_dtype(column.dtype):
                 continue  # dates, durations, numbers read from text: left as generated
-            fitted = pd.to_numeric(self.context_[name], errors="coerce").dropna().to_numpy(np.float64)
             values = column.to_numpy(np.float64, na_value=np.nan)
-            if len(fitted) < 2 or np.isnan(values).any():
+            if np.isnan(values).any():
                 continue
-            ranks = (np.argsort(np.argsort(values, kind="stable"), kind="stable") + 0.5) / len(values)
-            method = "inverted_cdf" if len(np.unique(fitted)) <= DISCRETE_LEVELS else "linear"
-            matched = np.quantile(fitted, ranks, method=method)
+            fitted_column = pd.to_numeric(self.context_[name], errors="coerce").to_numpy(np.float64)
+            matched = values.copy()
+            for members, reference in groups:
+                fitted = fitted_column[reference]
+                fitted = fitted[~np.isnan(fitted)]
+                if len(members) < MIN_MATCHED or len(fitted) < MIN_MATCHED:
+                    continue
+                mine = values[members]
+                ranks = (np.argsort(np.argsort(mine, kind="stable"), kind="stable") + 0.5) / len(mine)
+                method = "inverted_cdf" if len(np.unique(fitted)) <= DISCRETE_LEVELS else "linear"
+                matched[members] = np.quantile(fitted, ranks, method=method)
             if ptypes.is_integer_dtype(column.dtype):
                 matched = np.rint(matched)
             frame[name] = pd.array(matched, dtype=column.dtype) if isinstance(out, pd.DataFrame) else matched
         return frame if isinstance(out, pd.DataFrame) else frame.to_numpy(dtype=out.dtype)
 
-    def _quota_codes(self, aggregate, j: int, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def _quota_codes(
+        self, aggregate, j: int, rows: np.ndarray, reference: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray | None:
         """Category codes drawn row by row from the model's class probabilities, among the categories whose share of
-        these rows has not yet reached their share of the fitted column: the fitted marginal, the model's rows."""
+        these rows has not yet reached their share of the reference rows (of the fitted rows): the reference
+        marginal, the model's rows. None when no reference row holds the column."""
         name = self.encoder_.columns_[j]
         categories = pd.Index(self.encoder_.categories_[name])
-        observed = self.context_[name].dropna()
+        observed = self.context_[name].iloc[reference].dropna()
+        if observed.empty:
+            return None
         freq = observed.value_counts().reindex(categories, fill_value=0).to_numpy(np.float64)
         freq = freq / freq.sum()
         quota = np.floor(freq * len(rows)).astype(np.int64)

@@ -165,8 +165,8 @@ def test_rows_start_regenerates_every_cell_and_matching_gives_the_fitted_margina
     assert (np.argsort(matched["x"].to_numpy()) == np.argsort(raw["x"].to_numpy())).all()
     np.testing.assert_allclose(np.sort(matched["x"]), np.quantile(X["x"], (np.arange(60) + 0.5) / 60))
     assert set(matched["k"]) <= {0, 1, 2} and matched["k"].dtype == X["k"].dtype  # few levels: observed values
-    conditioned = TabDiffGenerator(tiny, n_steps=2, **FAST).fit(X).sample(60, conditions={"k": 1})
-    assert not np.isin(conditioned["x"], X["x"]).any()  # a condition leaves the model's values as they are
+    few = TabDiffGenerator(tiny, n_steps=2, **FAST).fit(X).sample(10, conditions={"k": 1})
+    assert not np.isin(few["x"], X["x"]).any()  # under 20 conditioned rows: the model's values as they are
 
 
 def test_blank_start_and_bad_start_or_rounds(tiny):
@@ -187,3 +187,28 @@ def test_categories_take_the_fitted_shares_by_quota_without_conditions(tiny):
     assert abs(rows["k"].value_counts(normalize=True)["a"] - 0.7) < 0.05
     raw = TabDiffGenerator(tiny, start="blank", n_steps=2, match_marginals=False, **FAST).fit(X).sample(100)
     assert raw["k"].value_counts().to_dict() != {"a": 70, "b": 25, "c": 5}  # the random tiny model's own draws
+
+
+def test_conditioned_rows_start_from_and_take_the_marginals_of_the_rows_that_hold_the_condition(tiny):
+    """Two groups far apart: rows conditioned on a group start from that group's rows and get its quantiles,
+    rank for rank, even from a random model; a numeric condition takes the nearest 5% of the rows."""
+    rng = np.random.default_rng(1)
+    group = np.repeat(["a", "b"], 50)
+    X = pd.DataFrame(
+        {"k": group, "x": np.where(group == "a", 5.0, -5.0) + rng.normal(size=100), "z": rng.normal(size=100)}
+    )
+    generator = TabDiffGenerator(tiny, n_steps=2, **FAST).fit(X)
+    out = generator.sample(40, conditions={"k": "a"})
+    assert (out["k"] == "a").all()
+    in_a = X.loc[X["k"] == "a", "x"].to_numpy()
+    np.testing.assert_allclose(np.sort(out["x"]), np.quantile(in_a, (np.arange(40) + 0.5) / 40))
+    references = generator._reference_groups({"k": pd.Series(["a"] * 3 + ["b"] * 2, dtype=X["k"].dtype)}, 5)
+    assert [(m.tolist(), r.tolist()) for m, r in references] == [
+        ([0, 1, 2], list(range(50))),
+        ([3, 4], list(range(50, 100))),
+    ]
+    ((members, nearest),) = generator._reference_groups({"z": pd.Series([0.1] * 4)}, 4)
+    assert members.tolist() == [0, 1, 2, 3]
+    assert set(nearest) == set(np.argsort(np.abs(X["z"].to_numpy() - 0.1))[:5])  # 5% of 100 rows
+    unconditioned = generator.sample(40)
+    assert unconditioned["x"].min() < 0 < unconditioned["x"].max()  # the whole table's marginal instead
