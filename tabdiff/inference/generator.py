@@ -139,13 +139,11 @@ class TabDiffGenerator(FittedTable):
             raise ValueError(f"start must be one of {list(STARTS)}, got {self.start!r}")
         if not isinstance(self.rounds, numbers.Integral) or isinstance(self.rounds, bool) or self.rounds < 2:
             raise ValueError(f"rounds must be an integer >= 2, got {self.rounds!r}")
-        conditions = conditions or {}
-        new = self._blank_rows(n_rows, conditions)
-        fixed = {name: self._condition_column(name, value, n_rows) for name, value in conditions.items()}
+        fixed = self._condition_columns(conditions or {}, n_rows)
         groups = self._reference_groups(fixed, n_rows)
         matched = groups if self.match_marginals else None
         if self.start == "blank":
-            out = self._fill(new, references=matched)
+            out = self._fill(self._blank_rows(n_rows, fixed), references=matched)
         else:
             out = self._resample(n_rows, fixed, groups, matched=matched)
         if matched is not None:
@@ -202,7 +200,8 @@ class TabDiffGenerator(FittedTable):
                         at = np.flatnonzero(np.isin(rows, members))
                         if len(at) >= MIN_MATCHED and len(reference) >= MIN_MATCHED:
                             drawn = self._quota_codes(aggregate, j, rows[at] + offset, reference, rng)
-                            codes[at] = codes[at] if drawn is None else drawn
+                            if drawn is not None:
+                                codes[at] = drawn
                 fills[int(j)] = (rows, self._decoded(j, codes))
         return self._output(new, frame, fills)
 
@@ -353,8 +352,8 @@ class TabDiffGenerator(FittedTable):
         if not isinstance(value, numbers.Real) or isinstance(value, bool) or not 0 < value < 1:
             raise ValueError(f"new_fraction must be a number in (0, 1), got {value!r}")
 
-    def _blank_rows(self, n_rows: int, conditions: Mapping[Hashable, object]) -> pd.DataFrame | np.ndarray:
-        """n_rows rows of X's columns and dtypes, missing everywhere but in the condition columns."""
+    def _condition_columns(self, conditions: Mapping[Hashable, object], n_rows: int) -> dict[Hashable, pd.Series]:
+        """Each condition as a column of n_rows cells in the fitted column's dtype (clear errors if not)."""
         if not isinstance(conditions, Mapping):
             raise TypeError(f"conditions must be a dict of column -> value(s), got {type(conditions).__name__}")
         columns = self.template_.columns
@@ -363,9 +362,13 @@ class TabDiffGenerator(FittedTable):
             raise ValueError(
                 f"condition column(s) {unknown[:5]} are not columns of the fitted table (columns: {list(columns)[:20]})"
             )
+        return {name: self._condition_column(name, value, n_rows) for name, value in conditions.items()}
+
+    def _blank_rows(self, n_rows: int, fixed: Mapping[Hashable, pd.Series]) -> pd.DataFrame | np.ndarray:
+        """n_rows rows of X's columns and dtypes, missing everywhere but in the condition columns."""
         blank = self.template_.reindex(pd.RangeIndex(n_rows))  # all missing; integer columns become float
-        for name, value in conditions.items():
-            blank[name] = self._condition_column(name, value, n_rows)
+        for name, column in fixed.items():
+            blank[name] = column
         if self.input_kind_ == "ndarray":
             return blank.to_numpy(dtype=np.float64)
         return blank
