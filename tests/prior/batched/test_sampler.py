@@ -136,3 +136,49 @@ def test_drawing_holds_torch_to_the_configured_threads_and_restores_them(monkeyp
         assert torch.get_num_threads() == 2, "the trainer's thread count comes back"
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("rows", [16, 300])  # 16 x 4 cells: spare candidates in the first round; 300 x 4: none
+def test_rejected_tables_are_redrawn_from_their_own_family_until_accepted(monkeypatch, rows):
+    """A stub family draw: each table is predictable (two equal columns) or noise with probability 0.3, and a
+    constant column carries its family's id. Every table must come back accepted and from its own family."""
+    from tabdiff.prior.batched.columns import ColumnBatch
+    from tabdiff.prior.batched.filtering import predictability as batched_predictability
+
+    calls = []
+
+    def draw(g, family, n_rows, n_cols):
+        n = len(family)
+        calls.append(n)
+        x = torch.randn((n, n_rows, 1), generator=g)
+        noise = torch.randn((n, n_rows, 1), generator=g)
+        bad = (torch.rand((n, 1, 1), generator=g) < 0.3) & (family != 0)[:, None, None]  # family 0 always passes
+        second = torch.where(bad, noise, x + 0.01 * noise)
+        tag = (family.float() + 1.0)[:, None, None].expand(n, n_rows, 1)
+        values = torch.cat([x, second, tag, torch.randn((n, n_rows, 1), generator=g)], dim=2)
+        return ColumnBatch(
+            values=values,
+            n_categories=torch.zeros((n, n_cols), dtype=torch.long),
+            is_integer=torch.zeros((n, n_cols), dtype=torch.bool),
+            target_col=torch.full((n,), -1, dtype=torch.long),
+        )
+
+    prior = BatchedPrior(PriorConfig(family_weights={f: 1.0 for f in FAMILIES}))
+    monkeypatch.setattr(prior, "_draw", draw)
+    g = torch.Generator().manual_seed(0)
+    family = torch.arange(4).repeat(16)
+    columns = prior._filtered(g, family, rows, 4)
+    assert torch.equal(columns.values[:, 0, 2], family.float() + 1.0), "each table comes from its own family"
+    fcfg = prior.config.filter  # every column is scored (3 candidates <= max_targets): the score is exact
+    scores = batched_predictability(g, columns.values, columns.n_categories, fcfg)
+    assert (scores >= fcfg.min_score).all(), "every table is an accepted draw"
+    assert (calls[0] > 64) == (rows == 16) and (calls[0] == 64) == (rows == 300)
+    assert len(calls) <= 4, "rounds of 4 candidates per pending table: 1 - 0.3^4 of them end in one round"
+
+
+def test_spare_candidates_grow_with_the_family_count_and_stop_for_large_tables():
+    from tabdiff.prior.batched.sampler import SPARE_MAX_CELLS, spares
+
+    assert spares(0, 100) == 0 and spares(10, SPARE_MAX_CELLS + 1) == 0
+    counts = [spares(c, 100) for c in (1, 8, 32, 128)]
+    assert counts == sorted(counts) and counts[0] >= 1 and counts[-1] >= 0.1 * 128
