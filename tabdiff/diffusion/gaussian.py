@@ -237,11 +237,20 @@ class GaussianDiffusion:
     def p_mean_variance(
         self, model_output: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, *, clip: bool = True
     ) -> dict[str, torch.Tensor]:
-        """p(x_{t-1} | x_t) from the model's output: mean, variance, log_variance, pred_xstart, pred_eps."""
+        """p(x_{t-1} | x_t) from the model's output: mean, variance, log_variance, pred_xstart, pred_eps.
+
+        With `clip` (sampling; the training loss passes False) the predicted clean cells are clamped to
+        [-clip_x0, clip_x0] and a learned variance to its range [beta~_t, beta_t]: outside it the interpolation
+        extrapolates: the shipped model outputs up to v = 27 on some cells, and where the two bounds are far apart
+        (the last steps of a long respaced schedule) that gives variances far above beta_t (measured, 100
+        conditional steps: draws' CRPS 1.13 -> 0.58 on airquality, 90% bands covering 0.99 -> 0.92).
+        """
         pred, var_values = self.split_model_output(model_output, x_t)
         if var_values is not None:
             # improved DDPM eq. 15: log Sigma = v log beta_t + (1 - v) log beta~_t, with v in [-1, 1] mapped to [0, 1]
             frac = (var_values + 1) / 2
+            if clip:
+                frac = frac.clamp(0.0, 1.0)
             min_log = self.extract("posterior_log_variance_clipped", t, x_t)
             max_log = self.extract("betas", t, x_t).log()
             log_variance = frac * max_log + (1 - frac) * min_log

@@ -89,6 +89,23 @@ def test_learned_variance_interpolates_between_posterior_and_beta():
     torch.testing.assert_close(mid, (lo + hi) / 2)
 
 
+def test_sampling_keeps_a_learned_variance_within_its_bounds_and_training_sees_it_unclamped():
+    """A variance output outside [-1, 1] extrapolates past beta~_t and beta_t; sampling (clip=True) clamps it
+    to the bounds, the training loss (clip=False) keeps the raw interpolation so its gradient is untouched."""
+    d = GaussianDiffusion(1000, learn_variance=True).respace(100)
+    xt, t = torch.randn(3, 2), torch.tensor([1, 5, 90])
+    small = d.posterior_log_variance_clipped[t].float()[:, None].expand(3, 2)
+    large = d.betas[t].log().float()[:, None].expand(3, 2)
+    for v, bound in ((25.0, large), (-25.0, small)):
+        out = torch.cat([torch.zeros(3, 2), torch.full((3, 2), v)], -1)
+        torch.testing.assert_close(d.p_mean_variance(out, xt, t)["log_variance"], bound)
+        frac = (v + 1) / 2
+        raw = d.p_mean_variance(out, xt, t, clip=False)["log_variance"]
+        torch.testing.assert_close(raw, frac * large + (1 - frac) * small)
+    # at t = 1 of 100 steps the bounds are far apart: unclamped, v = 25 means a variance above e^30
+    assert (13.0 * large - 12.0 * small)[0, 0] > 30.0
+
+
 def test_model_output_shape_is_checked():
     d = GaussianDiffusion(10, learn_variance=True)
     with pytest.raises(ValueError, match="learn_variance=True"):
