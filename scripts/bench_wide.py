@@ -2,6 +2,7 @@
 
     python scripts/bench_wide.py                                    # 10,000 x 100, rank 8, 30% MCAR, bundled checkpoint
     python scripts/bench_wide.py --rows 2000 --cols 40 --checkpoint outputs/cpu_medium/export/tabdiff.safetensors
+    python scripts/bench_wide.py --contexts nearest                 # tabdiff with nearest context rows only
 
 The table is Z @ W (Z: rows x rank, W: rank x cols, standard normal) plus noise of 0.1 of a column's sd; nRMSE
 is the RMSE over the hidden cells with each column scaled by its sd (column means score about 1.0). Times are
@@ -43,6 +44,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint", default=None, help="default: the bundled checkpoint")
     parser.add_argument("--n-ensemble", type=int, default=4)
+    parser.add_argument("--contexts", nargs="+", default=["random", "nearest"], choices=["random", "nearest"],
+                        help="tabdiff's context choice for the row chunks (one row of figures each)")  # fmt: skip
     args = parser.parse_args()
 
     from tabdiff import TabDiffImputer
@@ -52,15 +55,16 @@ def main() -> None:
     methods = {
         "mean": lambda: given.fillna(given.mean()),
         "knn": lambda: pd.DataFrame(KNNImputer(n_neighbors=5).fit_transform(given), columns=given.columns),
-        "tabdiff": lambda: TabDiffImputer(
-            args.checkpoint, n_ensemble=args.n_ensemble, progress=False, random_state=args.seed
-        ).fit_transform(given),  # fmt: skip
     }
-    print(f"{'method':<10}{'nRMSE':>8}{'wall s':>9}")
+    for context in args.contexts:
+        methods[f"tabdiff-{context}"] = lambda context=context: TabDiffImputer(
+            args.checkpoint, n_ensemble=args.n_ensemble, context=context, progress=False, random_state=args.seed
+        ).fit_transform(given)  # fmt: skip
+    print(f"{'method':<16}{'nRMSE':>8}{'wall s':>9}")
     for name, run in methods.items():
         start = time.perf_counter()
         filled = run()
-        print(f"{name:<10}{nrmse(truth, given, filled):>8.3f}{time.perf_counter() - start:>9.1f}", flush=True)
+        print(f"{name:<16}{nrmse(truth, given, filled):>8.3f}{time.perf_counter() - start:>9.1f}", flush=True)
 
 
 if __name__ == "__main__":

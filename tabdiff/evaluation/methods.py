@@ -42,6 +42,8 @@ class TabDiffSetting:
     jump_n_sample: int = 10  # repaint: resampling rounds
     n_samples: int = 1  # draws averaged per ensemble member
     n_ensemble: int = 4  # row/column permutations (fresh column ids) averaged
+    max_rows: int = 512  # rows per sub-table the model sees (larger tables are chunked)
+    context: str = "random"  # a chunk's context rows: "random" or "nearest" (the estimators' `context`)
     adapt_steps: int = 0  # fine-tuning steps on the table itself before inpainting (0: zero-shot)
     adapt_lr: float = 1e-3  # their learning rate
 
@@ -168,12 +170,13 @@ def tabdiff_generate(
     checkpoint: LoadedCheckpoint, setting: TabDiffSetting, train: pd.DataFrame, n_rows: int, *, seed: int,
     device: str | None = "cpu",
 ) -> pd.DataFrame:  # fmt: skip
-    """n_rows new rows like `train`'s (`TabDiffGenerator`; the setting's n_samples / n_ensemble do not apply)."""
+    """n_rows new rows like `train`'s (`TabDiffGenerator`; the setting's n_samples / n_ensemble / context do not
+    apply)."""
     try:
         from tabdiff.inference.generator import TabDiffGenerator
     except ImportError as err:
         raise MethodUnavailable(f"the tabdiff generator is not importable ({err})") from err
-    kwargs = {k: v for k, v in setting.estimator_kwargs().items() if k not in ("n_samples", "n_ensemble")}
+    kwargs = {k: v for k, v in setting.estimator_kwargs().items() if k not in ("n_samples", "n_ensemble", "context")}
     generator = TabDiffGenerator(checkpoint=checkpoint, **kwargs, device=device, progress=False, random_state=seed)
     return generator.fit(train).sample(n_rows)
 

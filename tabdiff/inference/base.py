@@ -19,6 +19,7 @@ from tabdiff.inference.checkpoint import LoadedCheckpoint, resolve_checkpoint
 from tabdiff.inference.engine import Limits, Planner, SamplerSettings, draw_blocks
 from tabdiff.inference.frames import NON_NUMERIC, ColumnPrep, NonNumeric
 from tabdiff.inference.inpaint import DEFAULT_STEPS, SAMPLERS, Sampler
+from tabdiff.inference.plan import CONTEXT_CHOICES, ContextChoice
 from tabdiff.inference.rare import rare_shares
 
 PARAMETERS_DOC = """
@@ -48,6 +49,12 @@ PARAMETERS_DOC = """
         max_cols columns, each group of up to max_cols target columns is inpainted with a random subset of
         the other columns. Time per sub-table grows with max_rows**2 (attention across
         rows); memory with batch_size * max_rows * max_cols.
+    context : "random" or "nearest"
+        How a chunk of a table above max_rows rows gets its context rows. "random" (default): a random
+        subsample of the other rows (each ensemble member its own). "nearest": chunks of similar rows, each
+        completed with the rows nearest to them (NaN-Euclidean distance over the known cells; retrieval as in
+        LoCalPFN), which helps where similar rows have similar answers; planning costs a distance per query
+        and context row.
     batch_size : int
         Sub-tables (chunks x draws of equal shape) per model call.
     device : None or str
@@ -89,6 +96,7 @@ class TabDiffEstimator(BaseEstimator):
         n_ensemble: int = 4,
         max_rows: int = 512,
         max_cols: int = 64,
+        context: ContextChoice = "random",
         batch_size: int = 8,
         adapt_steps: int = 0,
         adapt_lr: float = 1e-3,
@@ -106,6 +114,7 @@ class TabDiffEstimator(BaseEstimator):
         self.n_ensemble = n_ensemble
         self.max_rows = max_rows
         self.max_cols = max_cols
+        self.context = context
         self.batch_size = batch_size
         self.adapt_steps = adapt_steps
         self.adapt_lr = adapt_lr
@@ -137,11 +146,15 @@ class TabDiffEstimator(BaseEstimator):
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if not isinstance(self.adapt_lr, numbers.Real) or isinstance(self.adapt_lr, bool) or not self.adapt_lr > 0:
             raise ValueError(f"adapt_lr must be a number > 0, got {self.adapt_lr!r}")
+        if self.context not in CONTEXT_CHOICES:
+            raise ValueError(f"context must be one of {list(CONTEXT_CHOICES)}, got {self.context!r}")
         if self.non_numeric not in NON_NUMERIC:
             raise ValueError(f"non_numeric must be one of {list(NON_NUMERIC)}, got {self.non_numeric!r}")
         n_steps = DEFAULT_STEPS[self.sampler] if self.n_steps is None else int(self.n_steps)
         settings = SamplerSettings(self.sampler, n_steps, int(self.jump_length), int(self.jump_n_sample))
-        limits = Limits(int(self.max_rows), int(self.max_cols), self._query_fraction, int(self.batch_size))
+        limits = Limits(
+            int(self.max_rows), int(self.max_cols), self._query_fraction, int(self.batch_size), self.context
+        )
         return settings, limits
 
     # --- set-up in fit -------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from pandas.api import types as ptypes
 from tabdiff.inference.files import SUFFIXES, read_table, write_table
 from tabdiff.inference.frames import NON_NUMERIC
 from tabdiff.inference.inpaint import SAMPLERS
+from tabdiff.inference.plan import CONTEXT_CHOICES
 
 MAX_INTEGER_CLASSES = 10  # an integer target with at most this many distinct values is a class label
 
@@ -47,6 +48,7 @@ def _estimator_options(args: argparse.Namespace) -> dict:
         "n_ensemble": args.n_ensemble,
         "max_rows": args.max_rows,
         "max_cols": args.max_cols,
+        "context": args.context,
         "adapt_steps": args.adapt_steps,
         "non_numeric": args.non_numeric,
         "device": args.device,
@@ -200,6 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
         if not generating:
             sub.add_argument("--n-samples", type=int, default=1, help="draws per ensemble member")
             sub.add_argument("--n-ensemble", type=int, default=4, help="ensemble members (row/column permutations)")
+            sub.add_argument(
+                "--context", choices=list(CONTEXT_CHOICES), default="random",
+                help="context rows of a chunk above --max-rows: a random subsample (default) or the nearest rows",
+            )  # fmt: skip
         sub.add_argument("--max-rows", type=int, default=512, help="rows per chunk the model sees at once")
         sub.add_argument("--max-cols", type=int, default=64, help="columns the model sees at once")
         sub.add_argument(

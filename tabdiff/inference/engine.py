@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from tabdiff.encoding import EncodedTable
 from tabdiff.inference.checkpoint import LoadedCheckpoint
 from tabdiff.inference.inpaint import Sampler, inpaint
-from tabdiff.inference.plan import SubTable, plan_tables
+from tabdiff.inference.plan import ContextChoice, SubTable, plan_tables
 
 # one ensemble member's sub-tables: (target_mask, known_mask, rng) -> sub-tables covering every target cell once
 Planner = Callable[[np.ndarray, np.ndarray, np.random.Generator], list[SubTable]]
@@ -40,6 +40,7 @@ class Limits:
     max_cols: int  # columns per sub-table
     query_fraction: float  # at most this share of a chunk's rows are query rows (when the table is chunked)
     batch_size: int  # sub-tables per model call
+    context: ContextChoice = "random"  # context rows of a chunk: a random subsample, or the rows nearest to it
 
 
 @dataclass(frozen=True)
@@ -73,12 +74,13 @@ def draw_blocks(
     known_np = encoded.known_mask.numpy()
     if (target_mask & known_np).any():
         raise AssertionError("a target cell is marked known: the model would be handed its answer")
+    features = _features(encoded) if plan is None and limits.context == "nearest" else None
     jobs: dict[tuple[int, int], list[tuple[int, SubTable]]] = defaultdict(list)
     for member in range(n_members):
         if plan is None:
             tables = plan_tables(
                 target_mask, known_np, max_rows=limits.max_rows, max_cols=limits.max_cols,
-                query_fraction=limits.query_fraction, rng=rng,
+                query_fraction=limits.query_fraction, rng=rng, context=limits.context, features=features,
             )  # fmt: skip
         else:
             tables = plan(target_mask, known_np, rng)
@@ -121,3 +123,14 @@ def draw_blocks(
         out = out.cpu().numpy()
         for b, (draw, table) in enumerate(batch):
             yield Block(draw=draw, table=table, cells=out[b])
+
+
+def _features(encoded: EncodedTable) -> np.ndarray:
+    """(rows, cols, K) the cells as distances should see them: NaN where unknown or the channel unused; a
+    categorical column's {-1, +1} channels halved, so that two different categories lie sqrt(2) apart, as two
+    independent standard-normal values do on average."""
+    cells = encoded.cells.numpy().astype(np.float32)  # (rows, cols, K)
+    scale = np.where(encoded.n_categories.numpy() > 0, 0.5, 1.0).astype(np.float32)  # (cols,)
+    features = cells * scale[None, :, None]
+    usable = encoded.known_mask.numpy()[:, :, None] & encoded.channel_mask.numpy()[None, :, :]
+    return np.where(usable, features, np.nan)

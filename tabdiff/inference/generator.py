@@ -77,6 +77,7 @@ class TabDiffGenerator(FittedTable):
     # each new row is one draw of one plan: no averaging (read by TabDiffEstimator._settings)
     n_samples = 1
     n_ensemble = 1
+    context = "random"  # new rows take random context rows (plan.plan_generation); read by _settings
 
     def __init__(
         self,

@@ -129,6 +129,7 @@ def test_numeric_column_given_text_at_predict(tiny):
         ({"n_ensemble": 2.5}, "n_ensemble must be an integer >= 1"),
         ({"max_rows": 1}, "max_rows must be an integer >= 2"),
         ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+        ({"context": "closest"}, "context must be one of"),
     ],
 )
 @pytest.mark.parametrize("cls", ESTIMATORS)

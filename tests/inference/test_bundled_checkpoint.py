@@ -6,8 +6,9 @@ import json
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import r2_score
 
-from tabdiff import TabDiffImputer, load_pretrained
+from tabdiff import TabDiffImputer, TabDiffRegressor, load_pretrained
 from tabdiff.inference.checkpoint import BUNDLED_CHECKPOINT
 
 
@@ -29,3 +30,16 @@ def test_bundled_checkpoint_imputes_a_held_out_table():
     observed = frame.notna().to_numpy()
     assert np.array_equal(filled.to_numpy()[observed], frame.to_numpy()[observed])
     assert list(filled.dtypes) == list(frame.dtypes)
+
+
+def test_nearest_context_helps_where_similar_rows_have_similar_targets():
+    """1,000 training rows seen 128 at a time: a random context holds few rows like a chunk's queries, the
+    nearest rows hold many; the target is a smooth but non-linear function of two of four features."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((1500, 4))
+    y = np.sin(2 * X[:, 0]) + X[:, 1] ** 2 + 0.1 * rng.standard_normal(1500)
+    r2 = {}
+    for context in ("random", "nearest"):
+        model = TabDiffRegressor(max_rows=128, context=context, n_ensemble=2, progress=False, random_state=0)
+        r2[context] = r2_score(y[1000:], model.fit(X[:1000], y[:1000]).predict(X[1000:]))
+    assert r2["nearest"] > r2["random"] + 0.15, r2

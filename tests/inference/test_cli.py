@@ -42,6 +42,10 @@ def test_impute_parquet_with_sampler_options(checkpoint_path, tmp_path):
     assert main(["impute", str(source), "-o", str(adapted), "--checkpoint", checkpoint_path, "--adapt-steps", "3",
                  *OPTIONS]) == 0  # fmt: skip
     assert not pd.read_parquet(adapted).isna().any().any()
+    nearest = tmp_path / "nearest.parquet"
+    assert main(["impute", str(source), "-o", str(nearest), "--checkpoint", checkpoint_path, "--max-rows", "8",
+                 "--context", "nearest", *OPTIONS]) == 0  # fmt: skip
+    assert not pd.read_parquet(nearest).isna().any().any()
 
 
 @pytest.mark.parametrize(("target", "task"), [("obj", "classification"), ("f", "regression")])

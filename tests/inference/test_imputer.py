@@ -103,15 +103,17 @@ def test_point_estimate_is_the_mean_of_the_draws_in_original_units(tiny):
     np.testing.assert_allclose(point["f"].to_numpy()[holes], kept.draws[j][:, holes].mean(axis=0))
 
 
+@pytest.mark.parametrize("context", ["random", "nearest"])
 @pytest.mark.parametrize("shape", [(70, 6), (25, 11)])
-def test_tables_above_the_limits_are_chunked_into_the_same_kind_of_output(tiny, shape):
-    """max_rows=16 / max_cols=4: rows in chunks with context subsamples, columns in groups."""
+def test_tables_above_the_limits_are_chunked_into_the_same_kind_of_output(tiny, shape, context):
+    """max_rows=16 / max_cols=4: rows in chunks with context subsamples (or nearest rows), columns in groups."""
     n_rows, n_cols = shape
     given = pd.concat([mixed_frame(n_rows, seed=s).add_suffix(f"_{s}") for s in range(2)], axis=1).iloc[:, :n_cols]
-    out = TabDiffImputer(tiny, max_rows=16, max_cols=4, batch_size=3, **FAST).fit_transform(given)
+    options = {"max_rows": 16, "max_cols": 4, "context": context, **FAST}
+    out = TabDiffImputer(tiny, batch_size=3, **options).fit_transform(given)
     assert_known_cells_identical(given, out)
     array = numeric_array(n_rows, n_cols)
-    assert_known_cells_identical(array, TabDiffImputer(tiny, max_rows=16, max_cols=4, **FAST).fit_transform(array))
+    assert_known_cells_identical(array, TabDiffImputer(tiny, **options).fit_transform(array))
 
 
 def test_progress_bar_can_be_on(tiny, capsys):

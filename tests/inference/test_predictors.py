@@ -69,13 +69,15 @@ def test_predictions_are_reproducible(tiny):
     np.testing.assert_array_equal(r1, r2)
 
 
-def test_large_training_and_test_sets_are_chunked(tiny):
+@pytest.mark.parametrize("context", ["random", "nearest"])
+def test_large_training_and_test_sets_are_chunked(tiny, context):
     X, y, t = _xy(90)
-    clf = TabDiffClassifier(tiny, max_rows=16, max_cols=4, batch_size=4, **FAST).fit(X[:60], y[:60])
+    options = {"max_rows": 16, "max_cols": 4, "context": context, **FAST}
+    clf = TabDiffClassifier(tiny, batch_size=4, **options).fit(X[:60], y[:60])
     proba = clf.predict_proba(X[60:])
     assert proba.shape == (30, 3)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
-    reg = TabDiffRegressor(tiny, max_rows=16, max_cols=4, **FAST).fit(X[:60], t[:60])
+    reg = TabDiffRegressor(tiny, **options).fit(X[:60], t[:60])
     assert np.isfinite(reg.predict(X[60:])).all()
 
 
