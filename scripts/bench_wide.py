@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint", default=None, help="default: the bundled checkpoint")
     parser.add_argument("--n-ensemble", type=int, default=4)
+    parser.add_argument("--max-rows", type=int, default=512, help="tabdiff's rows per chunk")
     parser.add_argument("--contexts", nargs="+", default=["random", "nearest"], choices=["random", "nearest"],
                         help="tabdiff's context choice for the row chunks (one row of figures each)")  # fmt: skip
     args = parser.parse_args()
@@ -58,7 +59,8 @@ def main() -> None:
     }
     for context in args.contexts:
         methods[f"tabdiff-{context}"] = lambda context=context: TabDiffImputer(
-            args.checkpoint, n_ensemble=args.n_ensemble, context=context, progress=False, random_state=args.seed
+            args.checkpoint, n_ensemble=args.n_ensemble, max_rows=args.max_rows, context=context, progress=False,
+            random_state=args.seed,
         ).fit_transform(given)  # fmt: skip
     print(f"{'method':<16}{'nRMSE':>8}{'wall s':>9}")
     for name, run in methods.items():
