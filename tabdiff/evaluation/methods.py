@@ -26,6 +26,7 @@ from tabdiff.evaluation.supervised import SupervisedTask, align_proba
 from tabdiff.evaluation.zero_shot import ImputationTask, impute_task
 from tabdiff.inference.checkpoint import LoadedCheckpoint, load_exported
 from tabdiff.inference.inpaint import Sampler
+from tabdiff.inference.plan import ContextChoice
 from tabdiff.resources import resource_dir
 
 BUNDLED = resource_dir("data") / "checkpoints" / "tabdiff-small.safetensors"
@@ -43,7 +44,7 @@ class TabDiffSetting:
     n_samples: int = 1  # draws averaged per ensemble member
     n_ensemble: int = 4  # row/column permutations (fresh column ids) averaged
     max_rows: int = 512  # rows per sub-table the model sees (larger tables are chunked)
-    context: str = "random"  # a chunk's context rows: "random" or "nearest" (the estimators' `context`)
+    context: ContextChoice = "random"  # a chunk's context rows: "random" or "nearest" (the estimators' `context`)
     adapt_steps: int = 0  # fine-tuning steps on the table itself before inpainting (0: zero-shot)
     adapt_lr: float = 1e-3  # their learning rate
 

@@ -19,7 +19,7 @@ from tabdiff.inference.checkpoint import LoadedCheckpoint, resolve_checkpoint
 from tabdiff.inference.engine import Limits, Planner, SamplerSettings, draw_blocks
 from tabdiff.inference.frames import NON_NUMERIC, ColumnPrep, NonNumeric
 from tabdiff.inference.inpaint import DEFAULT_STEPS, SAMPLERS, Sampler
-from tabdiff.inference.plan import CONTEXT_CHOICES, ContextChoice
+from tabdiff.inference.plan import ContextChoice, check_context
 from tabdiff.inference.rare import rare_shares
 
 PARAMETERS_DOC = """
@@ -146,8 +146,7 @@ class TabDiffEstimator(BaseEstimator):
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if not isinstance(self.adapt_lr, numbers.Real) or isinstance(self.adapt_lr, bool) or not self.adapt_lr > 0:
             raise ValueError(f"adapt_lr must be a number > 0, got {self.adapt_lr!r}")
-        if self.context not in CONTEXT_CHOICES:
-            raise ValueError(f"context must be one of {list(CONTEXT_CHOICES)}, got {self.context!r}")
+        check_context(self.context)
         if self.non_numeric not in NON_NUMERIC:
             raise ValueError(f"non_numeric must be one of {list(NON_NUMERIC)}, got {self.non_numeric!r}")
         n_steps = DEFAULT_STEPS[self.sampler] if self.n_steps is None else int(self.n_steps)

@@ -129,7 +129,7 @@ def _features(encoded: EncodedTable) -> np.ndarray:
     """(rows, cols, K) the cells as distances should see them: NaN where unknown or the channel unused; a
     categorical column's {-1, +1} channels halved, so that two different categories lie sqrt(2) apart, as two
     independent standard-normal values do on average."""
-    cells = encoded.cells.numpy().astype(np.float32)  # (rows, cols, K)
+    cells = encoded.cells.numpy()  # (rows, cols, K) float32
     scale = np.where(encoded.n_categories.numpy() > 0, 0.5, 1.0).astype(np.float32)  # (cols,)
     features = cells * scale[None, :, None]
     usable = encoded.known_mask.numpy()[:, :, None] & encoded.channel_mask.numpy()[None, :, :]

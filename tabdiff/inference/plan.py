@@ -29,6 +29,12 @@ ContextChoice = Literal["random", "nearest"]
 CONTEXT_CHOICES: tuple[ContextChoice, ...] = ("random", "nearest")
 
 
+def check_context(context: object) -> None:
+    """A clear error for a `context` that is not one of CONTEXT_CHOICES."""
+    if context not in CONTEXT_CHOICES:
+        raise ValueError(f"context must be one of {list(CONTEXT_CHOICES)}, got {context!r}")
+
+
 @dataclass(frozen=True)
 class SubTable:
     """Rows and columns of the full table, in the order the model sees them."""
@@ -59,8 +65,7 @@ def plan_tables(
 
     `context="nearest"` needs `features` (rows, cols, F): each cell's values, NaN where unknown.
     """
-    if context not in CONTEXT_CHOICES:
-        raise ValueError(f"context must be one of {list(CONTEXT_CHOICES)}, got {context!r}")
+    check_context(context)
     if context == "nearest" and features is None:
         raise ValueError("context='nearest' needs the cells' features to measure which rows are near")
     n_rows, n_cols = target_mask.shape

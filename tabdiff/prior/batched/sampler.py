@@ -209,7 +209,7 @@ class BatchedPrior:
         if len(taken):
             columns = _replace_rows(columns, taken, _take(candidates, given))
         pending = torch.nonzero(rejected)[:, 0]
-        tries = int(len(given) > 0 or any(len(e) for e in extra))  # spares, if any, count as one redraw
+        tries = int(any(len(e) for e in extra))  # spares, if any, count as one redraw
         while len(pending) and tries < fcfg.max_redraws:
             m = min(REDRAWS_PER_ROUND, fcfg.max_redraws - tries)
             tries += m
