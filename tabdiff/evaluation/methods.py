@@ -47,13 +47,14 @@ class TabDiffSetting:
     context: ContextChoice = "random"  # a chunk's context rows: "random" or "nearest" (the estimators' `context`)
     adapt_steps: int = 0  # fine-tuning steps on the table itself before inpainting (0: zero-shot)
     adapt_lr: float = 1e-3  # their learning rate
+    rounds: int = 2  # generation only: TabDiffGenerator's regeneration rounds (start="rows")
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[\w.+=,\-\[\]]+", self.name):
             raise ValueError(f"method name {self.name!r}: use letters, digits and _ . + = , - [ ] only")
 
     def estimator_kwargs(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k != "name"}
+        return {k: v for k, v in asdict(self).items() if k not in ("name", "rounds")}
 
     def denoiser_calls(self) -> int:
         """Denoiser calls per sub-table and draw (RePaint's jumps included), for labels and plots."""
@@ -178,7 +179,9 @@ def tabdiff_generate(
     except ImportError as err:
         raise MethodUnavailable(f"the tabdiff generator is not importable ({err})") from err
     kwargs = {k: v for k, v in setting.estimator_kwargs().items() if k not in ("n_samples", "n_ensemble", "context")}
-    generator = TabDiffGenerator(checkpoint=checkpoint, **kwargs, device=device, progress=False, random_state=seed)
+    generator = TabDiffGenerator(
+        checkpoint=checkpoint, **kwargs, rounds=setting.rounds, device=device, progress=False, random_state=seed
+    )
     return generator.fit(train).sample(n_rows)
 
 

@@ -33,11 +33,12 @@ GENERATOR_DOC = """
     start : "blank" or "rows"
         "blank": each new row starts with every cell unknown and is inpainted at once. "rows": each new row
         starts as a random row of the fitted table (with conditions: a row that holds the condition's category,
-        or one of the 5% of rows nearest to its numeric value) and is regenerated in `rounds` rounds, each
-        hiding about half of its cells (the first two rounds together hide every cell once), so the model
-        always sees rows as partly known, as in pretraining; no cell of the starting row is kept.
+        or one of the 5% of rows nearest to its numeric value) and is regenerated in `rounds` rounds: its cells
+        are split at random into `rounds` parts and each round regenerates one part given the rest, so the
+        model always sees rows as partly known, as in pretraining; no cell of the starting row is kept.
     rounds : int >= 2
-        Regeneration rounds of start="rows" (each costs one sampler run).
+        Regeneration rounds of start="rows" (each costs one sampler run): with more rounds each cell is drawn
+        given more of its row.
     match_marginals : bool
         Without conditions: each numeric column's generated values are replaced, rank for rank, by the fitted
         column's quantiles (observed values for columns with at most 20 distinct ones), and each categorical
@@ -215,9 +216,9 @@ class TabDiffGenerator(FittedTable):
         matched: list[tuple[np.ndarray, np.ndarray]] | None,
     ) -> pd.DataFrame | np.ndarray:
         """start="rows": each new row starts as a random one of its group's reference rows (`_reference_groups`:
-        any fitted row without conditions); round 1 regenerates a random half of its cells, round 2 the other half
-        (given the first), later rounds a random half again. No fitted cell survives two rounds; identifier
-        columns start missing."""
+        any fitted row without conditions); its cells are split at random into `rounds` parts and each round
+        regenerates one part given the rest (with 2 rounds: a random half, then the other half given the first).
+        No fitted cell survives; identifier columns start missing."""
         rng = np.random.default_rng([self._rng().integers(2**63), 1])
         start = np.empty(n_rows, dtype=np.int64)
         for members, reference in groups:
@@ -230,10 +231,11 @@ class TabDiffGenerator(FittedTable):
         free = np.ones(rows.shape, dtype=bool)  # cells a round may hide: not conditions, not identifiers
         free[:, rows.columns.get_indexer(list(fixed))] = False
         free[:, self.prep_.passthrough_mask(rows.columns)] = False
-        first = rng.random(rows.shape) < 0.5
+        rounds = int(self.rounds)
+        part = np.minimum((rng.random(rows.shape) * rounds).astype(np.int64), rounds - 1)  # each cell's round
         current: pd.DataFrame | np.ndarray = rows
-        for number in range(int(self.rounds)):
-            hide = (first if number == 0 else ~first if number == 1 else rng.random(rows.shape) < 0.5) & free
+        for number in range(rounds):
+            hide = (part == number) & free
             frame = current if isinstance(current, pd.DataFrame) else pd.DataFrame(current)
             masked = frame.mask(hide)
             current = self._fill(

@@ -169,6 +169,26 @@ def test_rows_start_regenerates_every_cell_and_matching_gives_the_fitted_margina
     assert not np.isin(few["x"], X["x"]).any()  # under 20 conditioned rows: the model's values as they are
 
 
+@pytest.mark.parametrize("rounds", [2, 3, 5])
+def test_each_round_regenerates_its_own_part_of_every_row(tiny, monkeypatch, rounds):
+    """rounds=k: the cells are split at random into k parts, one hidden per round given the rest; every cell
+    but a condition's is hidden exactly once."""
+    X = pd.DataFrame(np.random.default_rng(0).normal(size=(80, 6)), columns=list("abcdef"))
+    hidden, fill = [], TabDiffGenerator._fill
+
+    def recording(self, masked, **kwargs):
+        hidden.append(masked.isna().to_numpy())
+        return fill(self, masked, **kwargs)
+
+    monkeypatch.setattr(TabDiffGenerator, "_fill", recording)
+    TabDiffGenerator(tiny, n_steps=1, rounds=rounds, **FAST).fit(X).sample(300, conditions={"c": 0.5})
+    assert len(hidden) == rounds
+    times = np.sum(hidden, axis=0)
+    assert (times[:, 2] == 0).all() and (np.delete(times, 2, axis=1) == 1).all()
+    shares = [h.sum() / (300 * 5) for h in hidden]
+    np.testing.assert_allclose(shares, 1 / rounds, atol=0.03)
+
+
 def test_blank_start_and_bad_start_or_rounds(tiny):
     X = mixed_frame(30)
     out = TabDiffGenerator(tiny, start="blank", n_steps=2, **FAST).fit(X).sample(8)
