@@ -2,7 +2,7 @@
 
     tabdiff impute INPUT.csv -o OUTPUT.csv [--checkpoint PATH] [--sampler ddim] [--n-steps N] ...
     tabdiff predict --target COL --train TRAIN.csv --test TEST.csv -o OUT.csv [--task classification]
-    tabdiff generate INPUT.csv -n 1000 -o SYNTHETIC.csv [--condition sex=F] [--n-steps 20] ...
+    tabdiff generate INPUT.csv -n 1000 -o SYNTHETIC.csv [--condition sex=F] [--rounds 2] [--n-steps 20] ...
 
 `predict` picks the task from the training target when --task is not given: a non-numeric or boolean
 target, or an integer one with at most 10 distinct values, is classification; anything else regression.
@@ -143,8 +143,8 @@ def run_generate(args: argparse.Namespace) -> None:
         conditions[name] = parse_condition(text, frame[name])
     start = time.perf_counter()
     generator = TabDiffGenerator(
-        checkpoint=args.checkpoint, sampler=args.sampler, n_steps=args.n_steps, max_rows=args.max_rows,
-        max_cols=args.max_cols, adapt_steps=args.adapt_steps, non_numeric=args.non_numeric, device=args.device,
+        checkpoint=args.checkpoint, sampler=args.sampler, n_steps=args.n_steps, start=args.start, rounds=args.rounds,
+        max_rows=args.max_rows, max_cols=args.max_cols, adapt_steps=args.adapt_steps, non_numeric=args.non_numeric, device=args.device,
         progress=not args.quiet, random_state=args.seed,
     )  # fmt: skip
     rows = generator.fit(frame).sample(args.n_rows, conditions=conditions)
@@ -180,6 +180,16 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument(
         "--condition", action="append", metavar="COLUMN=VALUE",
         help="every generated row holds this value (repeat for several columns), e.g. --condition sex=F",
+    )  # fmt: skip
+    generate.add_argument(
+        "--start", choices=["rows", "blank"], default="rows",
+        help="rows: each new row starts as a random real row whose cells are all regenerated (default); "
+        "blank: fully unknown rows inpainted at once",
+    )  # fmt: skip
+    generate.add_argument(
+        "--rounds", type=int, default=2,
+        help="with --start rows: regeneration rounds, each redrawing its own random part of every row given the "
+        "rest (default 2: half, then the other half)",
     )  # fmt: skip
     for sub in (impute, predict, generate):
         sub.add_argument(

@@ -114,6 +114,18 @@ def test_generate_writes_new_rows_that_hold_the_conditions(checkpoint_path, csv_
     assert set(rows["s"]) <= set(given["s"].dropna())
 
 
+def test_generate_takes_the_start_and_rounds_of_the_generator(checkpoint_path, csv_table, tmp_path, capsys):
+    base = ["generate", str(csv_table), "-n", "6", "--checkpoint", checkpoint_path, "--n-steps", "1", *OPTIONS]
+    for extra in (["--rounds", "3"], ["--start", "blank"]):
+        out = tmp_path / f"{extra[1]}.csv"
+        assert main([*base, "-o", str(out), *extra]) == 0
+        rows = pd.read_csv(out)
+        assert len(rows) == 6 and not rows.isna().any().any()
+    assert main([*base, "-o", str(tmp_path / "x.csv"), "--rounds", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "rounds must be an integer >= 2" in err and err.count("\n") == 1
+
+
 @pytest.mark.parametrize(
     ("condition", "message"),
     [("obj", "COLUMN=VALUE"), ("nope=1", "'nope' is not a column"), ("obj=w", "not a value of column 'obj'"),
