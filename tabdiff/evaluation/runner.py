@@ -155,9 +155,18 @@ class _Job:
 
 
 def evaluate(
-    config: EvaluationConfig, *, checkpoint: LoadedCheckpoint | None = None, progress: bool = True
+    config: EvaluationConfig,
+    *,
+    checkpoint: LoadedCheckpoint | None = None,
+    progress: bool = True,
+    partial_path: str | Path | None = None,
 ) -> pd.DataFrame:
-    """The results frame: one row per table x task x setting x seed x method (see `RESULT_COLUMNS`)."""
+    """The results frame: one row per table x task x setting x seed x method (see `RESULT_COLUMNS`).
+
+    With `partial_path`, each run's row is also appended to that file as one JSON line the moment it finishes
+    (`pd.read_json(path, lines=True)` reads them), so a long evaluation that is stopped keeps what it did; and
+    each run is logged (at INFO without the progress bar), so a log file shows how far it got.
+    """
     if checkpoint is None and (config.tabdiff or config.sweep or config.draws.settings or config.generation.settings):
         checkpoint = load_checkpoint(config.checkpoint, config.device)
     if checkpoint is not None:
@@ -165,12 +174,20 @@ def evaluate(
     jobs = list(_jobs(config, checkpoint))
     rows = []
     n_runs = sum(len(job.methods) for job in jobs)
+    partial_path = None if partial_path is None else Path(partial_path)
+    say = log.debug if progress else log.info
     with tqdm(total=n_runs, desc="evaluate", unit="run", disable=not progress) as bar:
         for job in jobs:
             for method, family, run in job.methods:
                 bar.set_postfix_str(f"{job.base['table']} {job.base['setting']} {method}", refresh=False)
-                rows.append(job.base | {"method": method, "family": family} | _timed(run))
+                row = job.base | {"method": method, "family": family} | _timed(run)
+                rows.append(row)
+                if partial_path is not None:
+                    with partial_path.open("a") as out:
+                        out.write(pd.Series(row).to_json() + "\n")
                 bar.update()
+                say("run %d/%d: %s %s seed %s %s: %s in %.1f s", len(rows), n_runs, job.base.get("task"), job.base.get("table"),
+                    job.base.get("seed"), method, row["status"], row["wall_s"])  # fmt: skip
     frame = pd.DataFrame(rows)
     return frame.reindex(columns=[*RESULT_COLUMNS, *[c for c in frame.columns if c not in RESULT_COLUMNS]])
 
@@ -471,14 +488,20 @@ def run_evaluation(
     progress: bool = True,
     plots: bool = True,
 ) -> tuple[pd.DataFrame, dict[str, Path]]:
-    """Evaluate, then write results.csv, report.md and (with `plots`) the figures under `out_dir`."""
+    """Evaluate, then write results.csv, report.md and (with `plots`) the figures under `out_dir`.
+
+    While it runs, finished runs are in `results.partial.jsonl` there (one JSON line each; removed once
+    results.csv is written)."""
     from tabdiff.evaluation.report import write_report
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    partial_path = out_dir / "results.partial.jsonl"
+    partial_path.unlink(missing_ok=True)
     start = time.perf_counter()
-    results = evaluate(config, checkpoint=checkpoint, progress=progress)
+    results = evaluate(config, checkpoint=checkpoint, progress=progress, partial_path=partial_path)
     results.to_csv(out_dir / "results.csv", index=False)
+    partial_path.unlink(missing_ok=True)
     paths = {"results": out_dir / "results.csv"}
     meta = {
         "config": config,

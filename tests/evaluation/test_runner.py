@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 
+from tabdiff.evaluation import baselines as bl
 from tabdiff.evaluation.cli import CONF_DIR, evaluation_config, run
 from tabdiff.evaluation.runner import EvaluationConfig, evaluate
 
@@ -20,6 +22,7 @@ def test_tiny_setting_writes_results_report_and_plots(tiny_checkpoint, tmp_path)
     assert (results.status == "ok").all(), results.loc[results.status != "ok", ["method", "error"]]
     on_disk = pd.read_csv(tmp_path / "results.csv")
     assert len(on_disk) == len(results)
+    assert not (tmp_path / "results.partial.jsonl").exists()  # only while the evaluation runs
     imputation = on_disk[on_disk.task == "imputation"]
     methods = {"mean", "knn", "mice", "missforest", "tabdiff", "tabdiff-ddim2"}
     assert set(imputation.table) == {"penguins", "linnerud"} and set(imputation.method) == methods
@@ -42,6 +45,35 @@ def test_tiny_setting_writes_results_report_and_plots(tiny_checkpoint, tmp_path)
         assert heading in report
     for name in ("imputation_mcar-0.3", "classification_split-0.3", "regression_split-0.3", "quality_vs_time"):
         assert paths[name].is_file() and paths[name].stat().st_size > 1000
+
+
+def test_a_stopped_evaluation_keeps_its_finished_runs(tmp_path, monkeypatch, caplog):
+    """Each run's row is appended to the partial file as it finishes, and each run is logged: when the
+    evaluation is stopped (here: Ctrl-C in the third run), the runs before it are on disk."""
+    config = EvaluationConfig(tables=("penguins", "linnerud"), tasks=("imputation",), max_rows=30, max_cols=5,
+                              imputers=("mean", "knn"), tabdiff=())  # fmt: skip
+    path = tmp_path / "partial.jsonl"
+    with caplog.at_level("INFO", logger="tabdiff.evaluation.runner"):
+        results = evaluate(config, progress=False, partial_path=path)
+    assert len(results) == 4 and "run 4/4: imputation" in caplog.text
+    partial = pd.read_json(path, lines=True)
+    pd.testing.assert_frame_equal(partial[["table", "method"]], results[["table", "method"]])
+    np.testing.assert_allclose(partial.nrmse, results.nrmse)
+
+    impute, calls = bl.impute_baseline, []
+
+    def interrupted(name, *args, **kwargs):
+        calls.append(name)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return impute(name, *args, **kwargs)
+
+    monkeypatch.setattr(bl, "impute_baseline", interrupted)
+    path.unlink()
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(config, progress=False, partial_path=path)
+    kept = pd.read_json(path, lines=True)
+    pd.testing.assert_frame_equal(kept[["table", "method"]], results[["table", "method"]].iloc[:2])
 
 
 def test_every_named_setting_composes():
