@@ -66,7 +66,9 @@ def run(cfg: DictConfig) -> tuple[pd.DataFrame, dict[str, Path]]:
     """Evaluate per `cfg` into `cfg.output_dir`; returns (results, written paths)."""
     config = evaluation_config(cfg)
     if not cfg.get("threads"):
-        return run_evaluation(config, cfg.output_dir, progress=cfg.progress, plots=cfg.plots)
+        return run_evaluation(
+            config, cfg.output_dir, progress=cfg.progress, plots=cfg.plots, resume=bool(cfg.get("resume", False))
+        )
     import torch
     from threadpoolctl import threadpool_limits
 
@@ -74,7 +76,9 @@ def run(cfg: DictConfig) -> tuple[pd.DataFrame, dict[str, Path]]:
     torch.set_num_threads(int(cfg.threads))
     try:
         with threadpool_limits(limits=int(cfg.threads)):  # BLAS and OpenMP (scikit-learn's trees and HGB)
-            return run_evaluation(config, cfg.output_dir, progress=cfg.progress, plots=cfg.plots)
+            return run_evaluation(
+                config, cfg.output_dir, progress=cfg.progress, plots=cfg.plots, resume=bool(cfg.get("resume", False))
+            )
     finally:
         torch.set_num_threads(previous)
 

@@ -160,12 +160,14 @@ def evaluate(
     checkpoint: LoadedCheckpoint | None = None,
     progress: bool = True,
     partial_path: str | Path | None = None,
+    finished: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The results frame: one row per table x task x setting x seed x method (see `RESULT_COLUMNS`).
 
     With `partial_path`, each run's row is also appended to that file as one JSON line the moment it finishes
     (`pd.read_json(path, lines=True)` reads them), so a long evaluation that is stopped keeps what it did; and
-    each run is logged (at INFO without the progress bar), so a log file shows how far it got.
+    each run is logged (at INFO without the progress bar), so a log file shows how far it got. Runs found in
+    `finished` (such a file's rows, same table / task / setting / seed / method) are taken from it, not rerun.
     """
     if checkpoint is None and (config.tabdiff or config.sweep or config.draws.settings or config.generation.settings):
         checkpoint = load_checkpoint(config.checkpoint, config.device)
@@ -175,11 +177,19 @@ def evaluate(
     rows = []
     n_runs = sum(len(job.methods) for job in jobs)
     partial_path = None if partial_path is None else Path(partial_path)
+    done = {}
+    if finished is not None and len(finished):
+        done = {_run_key(row, row["method"]): row for row in finished.to_dict("records")}
     say = log.debug if progress else log.info
     with tqdm(total=n_runs, desc="evaluate", unit="run", disable=not progress) as bar:
         for job in jobs:
             for method, family, run in job.methods:
                 bar.set_postfix_str(f"{job.base['table']} {job.base['setting']} {method}", refresh=False)
+                row = done.get(_run_key(job.base, method))
+                if row is not None:
+                    rows.append(row)
+                    bar.update()
+                    continue
                 row = job.base | {"method": method, "family": family} | _timed(run)
                 rows.append(row)
                 if partial_path is not None:
@@ -190,6 +200,12 @@ def evaluate(
                     job.base.get("seed"), method, row["status"], row["wall_s"])  # fmt: skip
     frame = pd.DataFrame(rows)
     return frame.reindex(columns=[*RESULT_COLUMNS, *[c for c in frame.columns if c not in RESULT_COLUMNS]])
+
+
+def _run_key(row: dict, method: str) -> tuple:
+    """What identifies a run across processes (JSON gives ints back as ints, a missing field as NaN)."""
+    fields = (row.get(k) for k in ("table", "task", "setting", "seed"))
+    return (*(None if isinstance(v, float) and np.isnan(v) else v for v in fields), method)
 
 
 RESULT_COLUMNS = [
@@ -487,19 +503,25 @@ def run_evaluation(
     checkpoint: LoadedCheckpoint | None = None,
     progress: bool = True,
     plots: bool = True,
+    resume: bool = False,
 ) -> tuple[pd.DataFrame, dict[str, Path]]:
     """Evaluate, then write results.csv, report.md and (with `plots`) the figures under `out_dir`.
 
     While it runs, finished runs are in `results.partial.jsonl` there (one JSON line each; removed once
-    results.csv is written)."""
+    results.csv is written). With `resume`, the runs already in that file are kept and only the others run."""
     from tabdiff.evaluation.report import write_report
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     partial_path = out_dir / "results.partial.jsonl"
-    partial_path.unlink(missing_ok=True)
+    finished = None
+    if resume and partial_path.exists() and partial_path.stat().st_size:
+        finished = pd.read_json(partial_path, lines=True)
+        log.info("resuming: %d finished runs from %s", len(finished), partial_path)
+    else:
+        partial_path.unlink(missing_ok=True)
     start = time.perf_counter()
-    results = evaluate(config, checkpoint=checkpoint, progress=progress, partial_path=partial_path)
+    results = evaluate(config, checkpoint=checkpoint, progress=progress, partial_path=partial_path, finished=finished)
     results.to_csv(out_dir / "results.csv", index=False)
     partial_path.unlink(missing_ok=True)
     paths = {"results": out_dir / "results.csv"}

@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 
 from tabdiff.evaluation import baselines as bl
 from tabdiff.evaluation.cli import CONF_DIR, evaluation_config, run
-from tabdiff.evaluation.runner import EvaluationConfig, evaluate
+from tabdiff.evaluation.runner import EvaluationConfig, evaluate, run_evaluation
 
 
 def _cfg(*overrides: str):
@@ -47,9 +47,10 @@ def test_tiny_setting_writes_results_report_and_plots(tiny_checkpoint, tmp_path)
         assert paths[name].is_file() and paths[name].stat().st_size > 1000
 
 
-def test_a_stopped_evaluation_keeps_its_finished_runs(tmp_path, monkeypatch, caplog):
+def test_a_stopped_evaluation_keeps_its_finished_runs_and_resumes(tmp_path, monkeypatch, caplog):
     """Each run's row is appended to the partial file as it finishes, and each run is logged: when the
-    evaluation is stopped (here: Ctrl-C in the third run), the runs before it are on disk."""
+    evaluation is stopped (here: Ctrl-C in the third run), the runs before it are on disk, and a resumed one
+    reruns only the others."""
     config = EvaluationConfig(tables=("penguins", "linnerud"), tasks=("imputation",), max_rows=30, max_cols=5,
                               imputers=("mean", "knn"), tabdiff=())  # fmt: skip
     path = tmp_path / "partial.jsonl"
@@ -74,6 +75,27 @@ def test_a_stopped_evaluation_keeps_its_finished_runs(tmp_path, monkeypatch, cap
         evaluate(config, progress=False, partial_path=path)
     kept = pd.read_json(path, lines=True)
     pd.testing.assert_frame_equal(kept[["table", "method"]], results[["table", "method"]].iloc[:2])
+
+    calls.clear()  # resumed: the two finished runs come from the file, the other two run
+    monkeypatch.setattr(bl, "impute_baseline", lambda name, *a, **k: calls.append(name) or impute(name, *a, **k))
+    resumed = evaluate(config, progress=False, partial_path=path, finished=kept)
+    assert len(calls) == 2 and len(pd.read_json(path, lines=True)) == 4
+    pd.testing.assert_frame_equal(resumed[["table", "method", "status"]], results[["table", "method", "status"]])
+    np.testing.assert_allclose(resumed.nrmse, results.nrmse)
+
+
+def test_resume_takes_the_finished_runs_of_the_output_folder(tmp_path):
+    config = EvaluationConfig(tables=("penguins",), tasks=("imputation",), max_rows=30, max_cols=5,
+                              imputers=("mean", "knn"), tabdiff=())  # fmt: skip
+    first, _ = run_evaluation(config, tmp_path, progress=False, plots=False)
+    finished = first.iloc[:1].assign(nrmse=123.0)  # a marker: a resumed run is read, not redone
+    finished.to_json(tmp_path / "results.partial.jsonl", orient="records", lines=True)
+    again, _ = run_evaluation(config, tmp_path, progress=False, plots=False, resume=True)
+    assert again.nrmse.tolist() == [123.0, first.nrmse.iloc[1]]
+    assert not (tmp_path / "results.partial.jsonl").exists()
+    fresh, _ = run_evaluation(config, tmp_path, progress=False, plots=False)  # without resume: all runs again
+    assert fresh.nrmse.tolist() == first.nrmse.tolist()
+    assert _cfg("resume=true").resume is True and _cfg().resume is False
 
 
 def test_every_named_setting_composes():
