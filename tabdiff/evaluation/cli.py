@@ -65,10 +65,9 @@ def evaluation_config(cfg: DictConfig) -> EvaluationConfig:
 def run(cfg: DictConfig) -> tuple[pd.DataFrame, dict[str, Path]]:
     """Evaluate per `cfg` into `cfg.output_dir`; returns (results, written paths)."""
     config = evaluation_config(cfg)
+    options = {"progress": cfg.progress, "plots": cfg.plots, "resume": bool(cfg.get("resume", False))}
     if not cfg.get("threads"):
-        return run_evaluation(
-            config, cfg.output_dir, progress=cfg.progress, plots=cfg.plots, resume=bool(cfg.get("resume", False))
-        )
+        return run_evaluation(config, cfg.output_dir, **options)
     import torch
     from threadpoolctl import threadpool_limits
 
@@ -76,9 +75,7 @@ def run(cfg: DictConfig) -> tuple[pd.DataFrame, dict[str, Path]]:
     torch.set_num_threads(int(cfg.threads))
     try:
         with threadpool_limits(limits=int(cfg.threads)):  # BLAS and OpenMP (scikit-learn's trees and HGB)
-            return run_evaluation(
-                config, cfg.output_dir, progress=cfg.progress, plots=cfg.plots, resume=bool(cfg.get("resume", False))
-            )
+            return run_evaluation(config, cfg.output_dir, **options)
     finally:
         torch.set_num_threads(previous)
 
