@@ -186,18 +186,15 @@ def evaluate(
             for method, family, run in job.methods:
                 bar.set_postfix_str(f"{job.base['table']} {job.base['setting']} {method}", refresh=False)
                 row = done.get(_run_key(job.base, method))
-                if row is not None:
-                    rows.append(row)
-                    bar.update()
-                    continue
-                row = job.base | {"method": method, "family": family} | _timed(run)
+                if row is None:  # not finished by a resumed run: run it, and keep its row on disk at once
+                    row = job.base | {"method": method, "family": family} | _timed(run)
+                    if partial_path is not None:
+                        with partial_path.open("a") as out:
+                            out.write(pd.Series(row).to_json() + "\n")
+                    say("run %d/%d: %s %s seed %s %s: %s in %.1f s", len(rows) + 1, n_runs, job.base.get("task"),
+                        job.base.get("table"), job.base.get("seed"), method, row["status"], row["wall_s"])  # fmt: skip
                 rows.append(row)
-                if partial_path is not None:
-                    with partial_path.open("a") as out:
-                        out.write(pd.Series(row).to_json() + "\n")
                 bar.update()
-                say("run %d/%d: %s %s seed %s %s: %s in %.1f s", len(rows), n_runs, job.base.get("task"), job.base.get("table"),
-                    job.base.get("seed"), method, row["status"], row["wall_s"])  # fmt: skip
     frame = pd.DataFrame(rows)
     return frame.reindex(columns=[*RESULT_COLUMNS, *[c for c in frame.columns if c not in RESULT_COLUMNS]])
 

@@ -24,6 +24,7 @@ from pandas.api import types as ptypes
 
 from tabdiff.inference.files import SUFFIXES, read_table, write_table
 from tabdiff.inference.frames import NON_NUMERIC
+from tabdiff.inference.generator import STARTS
 from tabdiff.inference.inpaint import SAMPLERS
 from tabdiff.inference.plan import CONTEXT_CHOICES
 
@@ -182,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="every generated row holds this value (repeat for several columns), e.g. --condition sex=F",
     )  # fmt: skip
     generate.add_argument(
-        "--start", choices=["rows", "blank"], default="rows",
+        "--start", choices=list(STARTS), default="rows",
         help="rows: each new row starts as a random real row whose cells are all regenerated (default); "
         "blank: fully unknown rows inpainted at once",
     )  # fmt: skip
