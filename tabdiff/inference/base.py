@@ -63,8 +63,9 @@ PARAMETERS_DOC = """
         0 (default): pure in-context inference. N > 0: before predicting, fine-tune a copy of the model for at
         most N steps on the fitted table's own observed cells (hide some, learn to fill them; for prediction,
         hide the target of some training rows), stopping early when held-back cells stop improving; the
-        pretrained weights are kept when adaptation does not help them. The cells being answered are never
-        trained on. Costs about a second per 10 steps on a CPU core for a few hundred rows.
+        pretrained weights are kept when adaptation does not help them. The weights scored and kept are an
+        exponential moving average of the steps' (decay 0.9), steadier than the last step's. The cells being
+        answered are never trained on. Costs about a second per 10 steps on a CPU core for a few hundred rows.
     adapt_lr : float
         Adaptation's learning rate (AdamW, constant).
     non_numeric : "error" or "missing"

@@ -10,7 +10,7 @@ from _tables import FAST, assert_known_cells_identical, mixed_frame
 
 from tabdiff import TabDiffClassifier, TabDiffImputer, TabDiffRegressor
 from tabdiff.encoding import TableEncoder
-from tabdiff.inference.adapt import AdaptSettings, _batch, adapt
+from tabdiff.inference.adapt import AdaptSettings, _batch, adapt, update_average
 
 
 def _weights(checkpoint) -> dict[str, torch.Tensor]:
@@ -49,6 +49,40 @@ def test_early_stopping_keeps_the_pretrained_weights_when_nothing_helps(tiny):
     assert result.best_step == 0 and result.steps_run < 30
     for name, value in _weights(result.checkpoint).items():
         assert torch.equal(value, _weights(tiny)[name]), name
+
+
+def test_update_average_is_the_exponential_moving_average():
+    torch.manual_seed(0)
+    averaged, model = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    start = [p.detach().clone() for p in averaged.parameters()]
+    for _ in range(3):  # a fixed target: average_k = current + decay^k (average_0 - current)
+        update_average(averaged, model, 0.8)
+    for a, a0, m in zip(averaged.parameters(), start, model.parameters(), strict=True):
+        torch.testing.assert_close(a, m + 0.8**3 * (a0 - m))
+
+
+@pytest.mark.parametrize("ema", [-0.1, 1.0])
+def test_an_average_that_would_not_move_or_would_grow_is_refused(ema):
+    with pytest.raises(ValueError, match=r"ema must be in \[0, 1\)"):
+        AdaptSettings(steps=1, ema=ema)
+
+
+def test_adaptation_keeps_the_averaged_weights(tiny, monkeypatch):
+    """One step, scored as an improvement: the kept weights are decay x pretrained + (1 - decay) x the step's
+    weights (the plain run takes the same step: the average draws no randomness)."""
+    scores = iter(np.linspace(1.0, 0.1, 10))
+    monkeypatch.setattr("tabdiff.inference.adapt._heldout_error", lambda *args: float(next(scores)))
+    table = _structured()
+    encoded = TableEncoder(max_categories=16).fit(table).transform(table)
+    runs = {}
+    for ema in (0.0, 0.5):
+        settings = AdaptSettings(steps=1, lr=3e-3, max_rows=48, eval_every=1, holdout=0.2, ema=ema)
+        runs[ema] = adapt(tiny, encoded, settings=settings, rng=np.random.default_rng(0))
+    assert runs[0.0].best_step == runs[0.5].best_step == 1
+    pretrained, stepped, kept = (_weights(c) for c in (tiny, runs[0.0].checkpoint, runs[0.5].checkpoint))
+    assert any(not torch.equal(stepped[name], pretrained[name]) for name in pretrained)
+    for name in dict(tiny.model.named_parameters()):
+        torch.testing.assert_close(kept[name], 0.5 * pretrained[name] + 0.5 * stepped[name])
 
 
 @pytest.mark.parametrize("target", [None, 2])
