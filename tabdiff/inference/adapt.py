@@ -151,7 +151,8 @@ def adapt(
 @torch.no_grad()
 def update_average(averaged: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
     """One step of the exponential moving average of `model`'s parameters held in `averaged` (same architecture):
-    average <- decay * average + (1 - decay) * current."""
+    average <- decay * average + (1 - decay) * current. Started from the pretrained weights, the average keeps
+    their share (decay^steps); torch's AveragedModel would instead start it at the first step's weights."""
     for average, current in zip(averaged.parameters(), model.parameters(), strict=True):
         average.lerp_(current, 1.0 - decay)
 
