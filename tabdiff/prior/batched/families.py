@@ -57,14 +57,16 @@ def _latent_factors(
     laplace = -torch.sign(u - 0.5) * torch.log1p(-(2 * (u - 0.5).abs()).clamp(max=1 - 1e-7))  # Laplace(0, 1)
     out = torch.where(kind == LATENT_DISTS.index("laplace"), laplace, z)
     out = torch.where(kind == LATENT_DISTS.index("spike_slab"), (u < 0.5) * 3.0 * z, out)
-    need = ((kind == t_kind) | (kind == dir_kind)).expand(n, m, r_max + 1)
-    if bool(need.any()):
-        # one gamma draw serves both: chi2(df) / 2 = Gamma(df / 2) for the t, Gamma(alpha) for the Dirichlet;
-        # drawn only where needed (1 elsewhere)
-        alpha = torch.where(kind == t_kind, df / 2, conc).expand(n, m, r_max + 1)
-        gam = torch.ones_like(alpha).masked_scatter(need, ops.gamma(g, alpha[need]))
-        out = torch.where(kind == t_kind, z * torch.sqrt(df / (2 * gam[..., :r_max])), out)
-        # Dirichlet over rank + 1 components, the last dropped and the rest centred (latent_matrix)
+    is_t = (kind == t_kind).expand(n, m, r_max)
+    if bool(is_t.any()):  # drawn only where a block picked the t (Bailey's polar method, no gamma)
+        out = out.masked_scatter(is_t, ops.student_t(g, df.expand(n, m, r_max)[is_t], (int(is_t.sum()),)))
+    is_dir = (kind == dir_kind).expand(n, m, r_max + 1)
+    if bool(is_dir.any()):
+        # Dirichlet over rank + 1 components from Gamma(alpha) draws (made only where needed, 1 elsewhere); the
+        # last component dropped and the rest centred (latent_matrix)
+        gam = torch.ones((n, m, r_max + 1), device=dev).masked_scatter(
+            is_dir, ops.gamma(g, conc.expand(n, m, r_max + 1)[is_dir])
+        )
         used = torch.arange(r_max + 1, device=dev) <= rank[:, None, None]  # (n, 1, r_max + 1)
         gam = gam * used
         mix = gam[..., :r_max] / gam.sum(dim=-1, keepdim=True).clamp(min=1e-30)

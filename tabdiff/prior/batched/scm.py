@@ -19,6 +19,7 @@ from tabdiff.prior.batched.ops import (
     log_uniform,
     randint,
     standardize,
+    student_t,
     uniform,
 )
 from tabdiff.prior.draws import Noise
@@ -91,28 +92,10 @@ def _node_noise(g: torch.Generator, kind: torch.Tensor, n_nodes: int, n_rows: in
             e = -torch.log1p(-torch.where(left, 2.0 * u, 2.0 * u - 1.0))
             parts.append(torch.where(left, -e, e) / math.sqrt(2.0))
         elif NOISE_KINDS[k] == "student_t":
-            parts.append(_student_t(g, uniform(g, 2.5, 10.0, (count, n_nodes, 1)), shape))
+            parts.append(student_t(g, uniform(g, 2.5, 10.0, (count, n_nodes, 1)), shape))
         else:
             parts.append(uniform(g, -math.sqrt(3.0), math.sqrt(3.0), shape))
     return torch.cat(parts).index_select(0, torch.argsort(order))
-
-
-def _student_t(g: torch.Generator, df: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
-    """Student-t draws of `shape`, df broadcasting against it: Bailey's (1994) polar method.
-
-    A point (u, v) uniform in the unit disc, w = u^2 + v^2, gives t = u sqrt(df (w^(-2/df) - 1) / w): about
-    2.5 uniforms per draw, where a gamma-based draw costs many rounds of rejection sampling.
-    """
-    need, found_u, found_w = math.prod(shape), [torch.empty(0, device=g.device)], [torch.empty(0, device=g.device)]
-    while need > 0:
-        uv = 2.0 * torch.rand((2, int(need * 1.3) + 64), generator=g, device=g.device) - 1.0  # 78.5% land inside
-        w = uv[0] * uv[0] + uv[1] * uv[1]
-        inside = (w < 1.0) & (w > 0.0)
-        found_u.append(uv[0][inside][:need])
-        found_w.append(w[inside][:need])
-        need -= found_u[-1].numel()
-    u, w = torch.cat(found_u).view(shape), torch.cat(found_w).view(shape)
-    return u * torch.sqrt(df * (w.pow(-2.0 / df) - 1.0) / w)
 
 
 def _draw_parents(g: torch.Generator, max_parents: int, n: int, n_max: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -22,6 +22,15 @@ def test_gamma_has_the_gamma_law(alpha):
     assert stats.kstest(x, stats.gamma(alpha).cdf).pvalue > 1e-3
 
 
+def test_student_t_has_the_t_law_with_a_df_per_entry():
+    # two dfs side by side in one call: each half must follow its own t (df broadcasts against the shape)
+    df = torch.tensor([2.5, 9.0]).repeat_interleave(10000)
+    x = ops.student_t(_g(), df, (20000,)).numpy()
+    for half, nu in ((x[:10000], 2.5), (x[10000:], 9.0)):
+        assert stats.kstest(half, stats.t(nu).cdf).pvalue > 1e-3, nu
+    assert stats.kstest(x[:10000], stats.t(9.0).cdf).pvalue < 1e-3  # the test can tell the two apart
+
+
 def test_normal_scores_equal_scipys_ranks_with_ties():
     rng = np.random.default_rng(0)
     x = np.round(rng.standard_normal((4, 30, 5)) * 2)  # many ties

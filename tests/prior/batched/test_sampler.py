@@ -78,7 +78,9 @@ def test_missing_rates_per_mechanism_follow_the_reference(both):
             assert abs(np.mean(a) - np.mean(b)) < 0.06, kind
     a = [(~t.known_mask).sum() / t.shape[0] for t in ref if t.missingness == "target"]
     b = [(~t.known_mask).sum() / t.shape[0] for t in new if t.missingness == "target"]
-    assert abs(np.mean(a) - np.mean(b)) < 0.08
+    # ~48 target tables each, rates ~U(0.1, 0.6): a mean's standard error is ~0.02, so a fixed tolerance of a few
+    # hundredths fails by chance on some random streams; a t-test at p > 1e-3 still catches a shifted rate (0.15)
+    assert stats.ttest_ind(a, b, equal_var=False).pvalue > 1e-3, (np.mean(a), np.mean(b))
 
 
 def test_column_types_follow_the_reference(both):
