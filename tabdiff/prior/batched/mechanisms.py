@@ -53,17 +53,19 @@ class NodeLayout(NamedTuple):
 class MechanismParams(NamedTuple):
     """Random MLPs and tree ensembles, (n, N, ...) tensors for n tables of N nodes; `node(j)` drops the N axis.
 
-    Rows along n are positions in a layer's order (see the module docstring), not tables.
+    Rows along n are positions in a layer's order (see the module docstring), not tables. The MLP weights hold
+    only the rows some node reads: w_first the most tables any node runs through its first hidden layer, w_hidden
+    and b_hidden the most through a later one (n1, n2 <= n), w_out and b_out the most MLP tables of a node (m).
     """
 
     step: torch.Tensor  # (n, N, L + 1) long: rows of the previous order to take into layer l's (L: output layer)
     restore: torch.Tensor  # (n, N) long: table t's output is at row restore[t] of the output order
     output_order: torch.Tensor  # (n, N) long: the table at each row of the output order
-    w_first: torch.Tensor  # (n, N, P, D) first hidden layer, scaled by gain / sqrt(n_parents), 0 for non-parents
-    w_hidden: torch.Tensor  # (n, N, L - 1, D, D) later layers, scaled by gain / sqrt(width), 0 rows past the width
-    b_hidden: torch.Tensor  # (n, N, L, 1, D)
-    w_out: torch.Tensor  # (n, N, D, 1) output weights, reading the last used layer
-    b_out: torch.Tensor  # (n, N, 1, 1)
+    w_first: torch.Tensor  # (n1, N, P, D) first hidden layer, scaled by gain / sqrt(n_parents), 0 for non-parents
+    w_hidden: torch.Tensor  # (n2, N, L - 1, D, D) later layers, scaled by gain / sqrt(width), 0 rows past the width
+    b_hidden: torch.Tensor  # (max(n1, n2), N, L, 1, D)
+    w_out: torch.Tensor  # (m, N, D, 1) output weights, reading the last used layer
+    b_out: torch.Tensor  # (m, N, 1, 1)
     split_feature: torch.Tensor  # (n, N, T * I) parent slot of each internal node, trees of I = 2^depth_max - 1
     split_at: torch.Tensor  # (n, N, T * I) flat (row * P + slot) index of each split's threshold value
     leaf: torch.Tensor  # (n, N, T * 2^depth_max) leaf values, repeated below a shallower tree's leaves, 0 if unused
@@ -122,16 +124,24 @@ def draw_mechanisms(
         """Rows of a per-table tensor t (n, N, ...) in an order index (n, N, ...)."""
         return torch.gather(t, 0, index.view(index.shape + (1,) * (t.dim() - index.dim())).expand_as(t))
 
+    layout = tuple(_layout(node, n_kinds) for node in counts)
+
     # everything else is i.i.d. across tables, so it is drawn directly in the layer's order: only what depends on
-    # a table's own draws (scales) or inputs (parents) is gathered
+    # a table's own draws (scales) or inputs (parents) is gathered. A layer's weights are read only by the rows
+    # that use it (the first n_active of its order), so rows past the most any node uses are not drawn at all
+    # (a second hidden layer: about a fifth of the tables)
+    rows_used = [max(node.n_active[layer] for node in layout) for layer in range(n_layers)]
+    n_first, n_hidden_rows = (rows_used or [0])[0], max(rows_used[1:], default=0)
+    n_out = max(node.n_mlp for node in layout)
     in_scale = in_order(in_scale, order)  # row i of level l: the table at row i of layer l's order
-    out_scale = in_order(out_scale, order[..., n_layers, None])[..., 0, :]
-    w_first = torch.randn(batch + (n_slots, d), generator=g, device=dev) * in_scale[..., 0, :n_slots, None]
-    w_hidden = torch.randn(batch + (max(n_layers - 1, 0), d, d), generator=g, device=dev)
-    w_hidden = w_hidden * in_scale[..., 1:n_layers, :, None]
-    b_hidden = 0.5 * torch.randn(batch + (n_layers, 1, d), generator=g, device=dev)
-    w_out = (torch.randn(batch + (d,), generator=g, device=dev) * out_scale)[..., None]
-    b_out = 0.5 * torch.randn(batch + (1, 1), generator=g, device=dev)
+    out_scale = in_order(out_scale, order[..., n_layers, None])[:n_out, :, 0, :]
+    w_first = torch.randn((n_first,) + batch[1:] + (n_slots, d), generator=g, device=dev)
+    w_first = w_first * in_scale[:n_first, :, 0, :n_slots, None]
+    w_hidden = torch.randn((n_hidden_rows,) + batch[1:] + (max(n_layers - 1, 0), d, d), generator=g, device=dev)
+    w_hidden = w_hidden * in_scale[:n_hidden_rows, :, 1:n_layers, :, None]
+    b_hidden = 0.5 * torch.randn((max(rows_used, default=0),) + batch[1:] + (n_layers, 1, d), generator=g, device=dev)
+    w_out = (torch.randn((n_out,) + batch[1:] + (d,), generator=g, device=dev) * out_scale)[..., None]
+    b_out = 0.5 * torch.randn((n_out,) + batch[1:] + (1, 1), generator=g, device=dev)
 
     # trees in the output order: heap order per tree (children of i are 2i+1, 2i+2), padded to the deepest allowed
     n_trees, depth_max = cfg.max_trees, cfg.tree_depth_range[1]
@@ -159,7 +169,7 @@ def draw_mechanisms(
         split_feature=split_feature,
         split_at=split_row * n_slots + split_feature,
         leaf=(leaf * used[..., None]).flatten(-2),
-        layout=tuple(_layout(node, n_kinds) for node in counts),
+        layout=layout,
     )
 
 
