@@ -6,8 +6,10 @@
 (run from the repository root after `pip install -e .`, or with PYTHONPATH=.)
 
 1. prior alone: whole batches (one shared shape per batch, as the DataModule draws them) for about
-   `--seconds` of wall time after a warm-up batch, the same sequence of shapes for every engine;
-   `reference` is the per-table numpy PriorSampler, `batched` the tensor BatchedPrior on `--device`.
+   `--seconds` of wall time per engine after a warm-up batch, the same sequence of shapes for every engine,
+   interleaved batch by batch so that a shared machine's drift hits all engines alike; `reference` is the
+   per-table numpy PriorSampler, `batched` the tensor BatchedPrior on `--device`. "vs <first engine>" is the
+   median over batches of the first engine's time / this engine's on the same shape (the robust speed-up).
 2. prior + encoding: the pretraining stream's batches (`PretrainStream.batch`, no real tables), i.e. what a
    data worker hands the trainer.
 3. data vs training: median ms of one stream batch and of one training step of the `small` model on it
@@ -51,36 +53,57 @@ def shape_stream(prior, seed: int):
         yield log_uniform_int(rng, *cfg.rows), log_uniform_int(rng, *cfg.cols)
 
 
-def bench_prior(prior, batch_size: int, seconds: float, seed: int, device: str) -> dict:
-    rng = np.random.default_rng(seed)
-    prior.sample_batch(rng, batch_size)  # warm-up: imports, first-call overheads
-    n_tables = n_cells = 0
-    families: Counter[str] = Counter()
-    draw = getattr(prior, "sample_tensors", None)
-    shapes = shape_stream(prior, seed)
-    start = time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        rows, cols = next(shapes)
-        if draw is not None:  # tensors stay on the device, as the stream uses them
-            batch = draw(rng, batch_size, rows, cols)
-            n_tables += batch.values.shape[0]
-            n_cells += batch.values.numel()
-            families.update(batch.family.tolist())
-        else:
-            for t in prior.sample_batch(rng, batch_size, rows, cols):
-                n_tables += 1
-                n_cells += t.values.size
-                families[t.family] += 1
-    _sync(device)
-    elapsed = time.perf_counter() - start
+def _draw_batch(prior, rng: np.random.Generator, batch_size: int, rows: int, cols: int) -> tuple[int, int, list]:
+    """One batch of a fixed shape -> (tables, cells, family names); tensors stay on the device, as the stream
+    uses them."""
     names = ("latent_factor", "scm", "mixture", "gp")
-    shares = {names[k] if isinstance(k, int) else k: v / n_tables for k, v in families.items()}
-    return {
-        "tables_per_s": n_tables / elapsed,
-        "cells_per_s": n_cells / elapsed,
-        "mean_cells": n_cells / n_tables,
-        "families": ", ".join(f"{k} {v:.2f}" for k, v in sorted(shares.items())),
-    }
+    draw = getattr(prior, "sample_tensors", None)
+    if draw is not None:
+        batch = draw(rng, batch_size, rows, cols)
+        return batch.values.shape[0], batch.values.numel(), [names[k] for k in batch.family.tolist()]
+    tables = prior.sample_batch(rng, batch_size, rows, cols)
+    return len(tables), sum(t.values.size for t in tables), [t.family for t in tables]
+
+
+def bench_priors(priors: dict, batch_size: int, seconds: float, seed: int, device: str) -> dict[str, dict]:
+    """Every engine on the same sequence of batch shapes, interleaved batch by batch (the order alternating), for
+    about `seconds` per engine after a warm-up batch each. A shared machine's speed drifts by tens of percent within
+    a minute; interleaving puts both engines under the same drift, so their ratio holds even when the absolute
+    tables/s do not. Returns per engine tables/s, cells/s, mean cells, family shares and `ratio`, the median over
+    batches of (first engine's seconds / this engine's) on the same shape."""
+    for prior in priors.values():
+        prior.sample_batch(np.random.default_rng(seed), batch_size)  # warm-up: imports, first-call overheads
+    names = list(priors)
+    stats = {name: {"tables": 0, "cells": 0, "seconds": 0.0, "families": Counter()} for name in names}
+    per_batch: dict[str, list[float]] = {name: [] for name in names}
+    shapes = shape_stream(next(iter(priors.values())), seed)
+    i = 0
+    while min(s["seconds"] for s in stats.values()) < seconds:
+        rows, cols = next(shapes)
+        for name in names if i % 2 == 0 else names[::-1]:
+            start = time.perf_counter()
+            tables, cells, families = _draw_batch(
+                priors[name], np.random.default_rng([seed, 2, i]), batch_size, rows, cols
+            )
+            _sync(device)
+            elapsed = time.perf_counter() - start
+            s = stats[name]
+            s["tables"], s["cells"], s["seconds"] = s["tables"] + tables, s["cells"] + cells, s["seconds"] + elapsed
+            s["families"].update(families)
+            per_batch[name].append(elapsed)
+        i += 1
+    out = {}
+    for name, s in stats.items():
+        shares = {k: v / s["tables"] for k, v in s["families"].items()}
+        out[name] = {
+            "tables_per_s": s["tables"] / s["seconds"],
+            "cells_per_s": s["cells"] / s["seconds"],
+            "mean_cells": s["cells"] / s["tables"],
+            "families": ", ".join(f"{k} {v:.2f}" for k, v in sorted(shares.items())),
+            "ratio": float(np.median(np.array(per_batch[names[0]]) / np.array(per_batch[name]))),
+            "batches": len(per_batch[name]),
+        }
+    return out
 
 
 def bench_stream(prior, batch_size: int, seconds: float, seed: int, device: str) -> dict:
@@ -145,17 +168,21 @@ def main() -> None:
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device.replace("auto", "cpu")
     print(f"device {device}, torch threads {torch.get_num_threads()}")
 
-    header = f"{'config':<9}{'engine':<11}{'batch':>6}{'prior tables/s':>16}{'+encoding':>11}{'cells/s':>13}{'mean cells':>11}  families"
+    first = args.engines[0]
+    header = (
+        f"{'config':<9}{'engine':<11}{'batch':>6}{'prior tables/s':>16}{'vs ' + first:>14}{'+encoding':>11}"
+        f"{'cells/s':>13}{'mean cells':>11}  families"
+    )
     print(header)
     print("-" * len(header))
     for name in args.configs:
-        for engine in args.engines:
-            prior = make_prior(name, engine, device)
-            for bs in args.batch_sizes:
-                r = bench_prior(prior, bs, args.seconds, args.seed, device)
-                s = bench_stream(prior, bs, args.seconds, args.seed, device)
+        priors = {engine: make_prior(name, engine, device) for engine in args.engines}
+        for bs in args.batch_sizes:
+            results = bench_priors(priors, bs, args.seconds, args.seed, device)
+            for engine, r in results.items():
+                s = bench_stream(priors[engine], bs, args.seconds, args.seed, device)
                 print(
-                    f"{name:<9}{engine:<11}{bs:>6}{r['tables_per_s']:>16.1f}{s['tables_per_s']:>11.1f}"
+                    f"{name:<9}{engine:<11}{bs:>6}{r['tables_per_s']:>16.1f}{r['ratio']:>13.2f}x{s['tables_per_s']:>11.1f}"
                     f"{r['cells_per_s']:>13,.0f}{r['mean_cells']:>11.0f}  {r['families']}",
                     flush=True,
                 )
