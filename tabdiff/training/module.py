@@ -107,11 +107,25 @@ class TabDiffusionModule(L.LightningModule):
 
     def training_step(self, batch: TableBatch, batch_idx: int) -> torch.Tensor:
         losses = self.batch_losses(batch, self.step_generator(self.global_step))
-        for name, value in losses.items():
-            self.log(f"train/{name}", value, prog_bar=name == "loss", batch_size=batch.shape[0])
-        n_rows, n_cols = (~batch.row_pad_mask).sum(), (~batch.col_pad_mask).sum()
-        self.log("train/cells", (n_rows * n_cols / batch.shape[0]).float(), batch_size=batch.shape[0])
+        n = batch.shape[0]
+        self.log("train/loss", losses["loss"], prog_bar=True, batch_size=n)  # every step: the progress bar shows it
+        if self._logger_writes_this_step():
+            for name, value in losses.items():
+                if name != "loss":
+                    self.log(f"train/{name}", value, batch_size=n)
+            n_rows, n_cols = (~batch.row_pad_mask).sum(), (~batch.col_pad_mask).sum()
+            self.log("train/cells", (n_rows * n_cols / n).float(), batch_size=n)
         return losses["loss"]
+
+    def _logger_writes_this_step(self) -> bool:
+        """Whether the loggers write this step's metrics: Lightning writes on-step values every `log_every_n_steps`
+        optimizer steps (and when the run stops), so a `self.log` on any other step is overwritten unread. Each
+        call costs ~2 ms of bookkeeping (measured on this CPU: 4 extra calls were 7.6 of a 35 ms tiny-model step)."""
+        trainer = self._trainer
+        if trainer is None:
+            return True
+        every = trainer.log_every_n_steps
+        return bool(every) and ((self.global_step + 1) % every == 0 or trainer.should_stop)
 
     def validation_step(self, batch: TableBatch, batch_idx: int) -> None:
         # fixed t, noise and ids per validation batch, so the curve compares like with like across steps

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig, open_dict
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
 
+from tabdiff.diffusion import GaussianDiffusion
 from tabdiff.inference.checkpoint import load_exported
+from tabdiff.training.module import TabDiffusionModule
 from tabdiff.training.train import train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,6 +46,32 @@ def test_smoke_training_lowers_the_loss_on_fixed_prior_batches(tmp_path):
     assert (tmp_path / "checkpoints" / "last.ckpt").exists()
     assert objects["export"].exists() and objects["export"].with_suffix(".json").exists()
     assert "val/loss" in metrics
+
+
+def test_train_metrics_reach_the_logger_every_log_every_n_steps(tmp_path):
+    # the module skips its per-step self.log calls on steps the logger does not write (they cost ~2 ms each):
+    # the CSV must still hold every train metric on exactly the steps Lightning writes
+    train(smoke_cfg(tmp_path, "trainer.max_steps=12", "trainer.log_every_n_steps=5", "trainer.val_check_interval=12"))
+    rows = list(csv.DictReader(open(next(tmp_path.glob("csv/version_*/metrics.csv")))))
+    written = [r for r in rows if r.get("train/loss")]
+    assert [int(r["step"]) for r in written] == [4, 9]
+    for row in written:
+        for name in ("train/mse", "train/cells"):
+            assert float(row[name]) > 0, name
+
+
+def test_the_module_logs_only_on_steps_the_logger_writes():
+    model = instantiate(OmegaConf.load(CONF / "model" / "tiny.yaml"))
+    module = TabDiffusionModule(model, GaussianDiffusion(10, "cosine", learn_variance=True, prediction="x0"))
+    assert module._logger_writes_this_step()  # no trainer: always
+    for every, step, stop, expected in [
+        (5, 4, False, True),
+        (5, 5, False, False),
+        (5, 3, True, True),
+        (0, 4, False, False),
+    ]:
+        module._trainer = SimpleNamespace(log_every_n_steps=every, global_step=step, should_stop=stop)
+        assert module._logger_writes_this_step() is expected, (every, step, stop)
 
 
 def _weights(module) -> dict[str, torch.Tensor]:
