@@ -56,11 +56,12 @@ def shape_stream(prior, seed: int):
 def _draw_batch(prior, rng: np.random.Generator, batch_size: int, rows: int, cols: int) -> tuple[int, int, list]:
     """One batch of a fixed shape -> (tables, cells, family names); tensors stay on the device, as the stream
     uses them."""
-    names = ("latent_factor", "scm", "mixture", "gp")
+    from tabdiff.prior.batched.sampler import FAMILIES
+
     draw = getattr(prior, "sample_tensors", None)
     if draw is not None:
         batch = draw(rng, batch_size, rows, cols)
-        return batch.values.shape[0], batch.values.numel(), [names[k] for k in batch.family.tolist()]
+        return batch.values.shape[0], batch.values.numel(), [FAMILIES[k] for k in batch.family.tolist()]
     tables = prior.sample_batch(rng, batch_size, rows, cols)
     return len(tables), sum(t.values.size for t in tables), [t.family for t in tables]
 
@@ -101,7 +102,6 @@ def bench_priors(priors: dict, batch_size: int, seconds: float, seed: int, devic
             "mean_cells": s["cells"] / s["tables"],
             "families": ", ".join(f"{k} {v:.2f}" for k, v in sorted(shares.items())),
             "ratio": float(np.median(np.array(per_batch[names[0]]) / np.array(per_batch[name]))),
-            "batches": len(per_batch[name]),
         }
     return out
 
