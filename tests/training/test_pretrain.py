@@ -64,14 +64,17 @@ def test_the_module_logs_only_on_steps_the_logger_writes():
     model = instantiate(OmegaConf.load(CONF / "model" / "tiny.yaml"))
     module = TabDiffusionModule(model, GaussianDiffusion(10, "cosine", learn_variance=True, prediction="x0"))
     assert module._logger_writes_this_step()  # no trainer: always
-    for every, step, stop, expected in [
-        (5, 4, False, True),
-        (5, 5, False, False),
-        (5, 3, True, True),
-        (0, 4, False, False),
+    for every, step, stop, dev_run, expected in [
+        (5, 4, False, False, True),
+        (5, 5, False, False, False),
+        (5, 3, True, False, True),
+        (0, 4, False, False, False),
+        (5, 5, False, 3, True),  # fast_dev_run=3: Lightning writes every step
     ]:
-        module._trainer = SimpleNamespace(log_every_n_steps=every, global_step=step, should_stop=stop)
-        assert module._logger_writes_this_step() is expected, (every, step, stop)
+        module._trainer = SimpleNamespace(
+            log_every_n_steps=every, global_step=step, should_stop=stop, fast_dev_run=dev_run
+        )
+        assert module._logger_writes_this_step() is expected, (every, step, stop, dev_run)
 
 
 def _weights(module) -> dict[str, torch.Tensor]:
