@@ -1,11 +1,12 @@
-"""Training callbacks of our own (Lightning's cover checkpoints, EMA and learning rates)."""
+"""Training callbacks of our own (Lightning's cover checkpoints and learning rates; EMA is Lightning's, updated faster)."""
 
 from __future__ import annotations
 
 import time
 
 import lightning as L
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, EMAWeightAveraging
+from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from tabdiff.data.batch import TableBatch
 
@@ -38,3 +39,22 @@ class TableThroughput(Callback):
             pl_module.log("perf/tables_per_s", self._tables / elapsed, rank_zero_only=True)
             pl_module.log("perf/cells_per_s", float(self._cells) / elapsed, rank_zero_only=True)
             self._start, self._tables, self._cells, self._steps = now, 0, 0, 0
+
+
+class ForeachEMA(EMAWeightAveraging):
+    """Lightning's `EMAWeightAveraging` (same arguments, schedule, checkpoints and validation swap), with the
+    average updated by one `torch._foreach_lerp_` per device and dtype (`get_ema_multi_avg_fn`) instead of
+    Lightning's Python loop of three tensor ops per parameter.
+
+    The loop cost about 3 ms per step on this CPU for the small model (~100 tensors), a launch per op on a GPU.
+    `state_key` is Lightning's class name, so checkpoints written with either class resume each other's average.
+    """
+
+    def __init__(self, decay: float = 0.999, **kwargs) -> None:
+        super().__init__(decay=decay, **kwargs)
+        self._kwargs["avg_fn"] = None
+        self._kwargs["multi_avg_fn"] = get_ema_multi_avg_fn(decay)
+
+    @property
+    def state_key(self) -> str:
+        return EMAWeightAveraging.__qualname__

@@ -2,7 +2,7 @@
 
 The pair loads without Lightning or the training config (`tabdiff.inference.checkpoint.load_exported`).
 From a Lightning `.ckpt`, the weights exported are the `state_dict` Lightning saved, which is the EMA
-average when the `EMAWeightAveraging` callback ran (it swaps the average in before saving).
+average when the EMA callback (`ForeachEMA`, a Lightning `EMAWeightAveraging`) ran: it swaps the average in before saving.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ class TabDiffusionModule(L.LightningModule):
         lr, weight_decay, betas: AdamW.
         warmup_steps: linear warmup from 0; then cosine decay to `min_lr_ratio * lr` at `decay_steps`
             (default: the trainer's max_steps), constant after.
-        grad_clip is the Trainer's `gradient_clip_val`; EMA is Lightning's `EMAWeightAveraging` callback.
+        grad_clip is the Trainer's `gradient_clip_val`; EMA is the `ForeachEMA` callback (Lightning's `EMAWeightAveraging`).
         compile: wrap the forward in `torch.compile` (the weights stay in `self.model`).
         seed: with the rank and the global step, seeds each step's timesteps, noise and column ids.
         encoder: the encoder settings the cells were made with (max_categories, clip, n_quantiles), stored
