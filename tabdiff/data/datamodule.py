@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from tabdiff.data.sources import TableSource, load_tables
-from tabdiff.data.stream import FixedBatches, PretrainStream, TablePrior, to_codes
+from tabdiff.data.stream import FixedBatches, PretrainStream, RepeatedBatches, TablePrior, to_codes
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,8 @@ class PretrainDataModule(L.LightningDataModule):
         prefetch_factor: batches each worker keeps ready.
         max_cells: cap on a batch's cells: a batch of a large drawn shape holds fewer tables (bounds memory).
         num_workers: data worker processes, or "auto" (the CPUs available less two).
+        repeat_batches: for benchmarks: draw this many training batches once and repeat them (no workers), so
+            `perf/tables_per_s` measures the training step without the data pipeline; None = the live stream.
     """
 
     def __init__(
@@ -77,6 +79,7 @@ class PretrainDataModule(L.LightningDataModule):
         prior_device: str | None = None,
         pin_memory: bool = False,
         prefetch_factor: int | None = None,
+        repeat_batches: int | None = None,
     ) -> None:
         super().__init__()
         num_workers = resolve_workers(num_workers)
@@ -93,6 +96,12 @@ class PretrainDataModule(L.LightningDataModule):
         self.val_batches = val_batches
         self.seed = seed
         self.encoder = dict(encoder or {})
+        positive_int = isinstance(repeat_batches, int) and not isinstance(repeat_batches, bool) and repeat_batches >= 1
+        if repeat_batches is not None and not positive_int:
+            raise ValueError(
+                f"data.repeat_batches must be an integer >= 1, or null for the live stream, got {repeat_batches!r}"
+            )
+        self.repeat_batches = repeat_batches
         self.real_tables: list = []
 
     def setup(self, stage: str | None = None) -> None:
@@ -128,6 +137,9 @@ class PretrainDataModule(L.LightningDataModule):
         # a resumed run continues the stream where it stopped: the checkpoint's global step
         start = trainer.global_step if trainer is not None else 0
         stream = self._stream(rank=rank, start_index=start)
+        if self.repeat_batches is not None:
+            repeated = RepeatedBatches(stream, self.repeat_batches)
+            return DataLoader(repeated, batch_size=None, collate_fn=_identity, pin_memory=self.pin_memory)
         return DataLoader(
             stream,
             batch_size=None,

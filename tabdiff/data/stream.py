@@ -7,6 +7,7 @@ continues at the batch index of its global step.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -268,3 +269,14 @@ class FixedBatches(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> TableBatch:
         return self.batches[index]
+
+
+class RepeatedBatches(torch.utils.data.IterableDataset):
+    """A stream's batches `start_index`, ..., `start_index + n_batches - 1`, drawn once, then yielded in turn for
+    ever: the training step without the cost of drawing data (`data.repeat_batches`, for benchmarks)."""
+
+    def __init__(self, stream: PretrainStream, n_batches: int) -> None:
+        self.batches = [stream.batch(stream.start_index + i) for i in range(n_batches)]
+
+    def __iter__(self) -> Iterator[TableBatch]:
+        return itertools.cycle(self.batches)

@@ -63,6 +63,19 @@ def test_datamodule_streams_differ_by_rank_and_resume_at_the_global_step():
     assert torch.equal(resumed.cells, _stream(seed=0).batch(7).cells)
 
 
+def test_repeat_batches_cycles_the_streams_first_batches_from_the_global_step():
+    dm = PretrainDataModule(PRIOR, batch_size=4, seed=0, encoder={"max_categories": 16}, repeat_batches=3)
+    dm.setup()
+    dm.trainer = SimpleNamespace(global_rank=0, global_step=5)
+    got = [batch.cells for _, batch in zip(range(7), dm.train_dataloader(), strict=False)]
+    want = [_stream(seed=0).batch(5 + i % 3).cells for i in range(7)]  # batches 5, 6, 7, 5, 6, 7, 5
+    for g, w in zip(got, want, strict=True):
+        assert torch.equal(g, w)
+    for bad in (0, -2, 1.5, True):
+        with pytest.raises(ValueError, match="data.repeat_batches must be an integer >= 1"):
+            PretrainDataModule(PRIOR, repeat_batches=bad)
+
+
 def test_real_tables_enter_with_known_cells_inside_observed_cells():
     tables = [to_codes(s.name, s.load(), max_categories=16, target=s.entry.target) for s in bundled_tables()[:6]]
     stream = _stream(real_tables=tables, real_fraction=1.0, seed=2)
