@@ -6,6 +6,8 @@ Imputers take the table as given (NaN = unknown) and return it complete, known c
 - ``knn``: ``KNNImputer`` on standardized columns.
 - ``mice``: ``IterativeImputer(BayesianRidge)``, the usual MICE stand-in.
 - ``missforest``: ``IterativeImputer(RandomForestRegressor)``, the usual MissForest stand-in.
+- ``mice+knn``: MICE and KNN blended per table as ``TabDiffImputer(blend=("mice", "knn"))`` blends them with the
+  model (`tabdiff.inference.blend`), without the model: what the blend gives without pretraining.
 
 The sklearn imputers work on numbers, so categorical columns are ordinal-coded (codes in the category
 order), imputed as numbers, then rounded and clipped back to a category. For mean/mode the categorical
@@ -22,8 +24,7 @@ row in the results), for the reasons in `UNAVAILABLE`.
 
 from __future__ import annotations
 
-import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
@@ -35,14 +36,13 @@ from sklearn.ensemble import (
     RandomForestClassifier,
     RandomForestRegressor,
 )
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.experimental import enable_iterative_imputer  # noqa: F401 - registers IterativeImputer
-from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
-from sklearn.linear_model import BayesianRidge, LogisticRegression, RidgeCV
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from tabdiff.evaluation.zero_shot import is_numeric_column
+from tabdiff.inference.blend import CLASSICAL, classical_imputer, fill_matrix, fit_blend, holdout_mask
 
 # checked with `pip download --no-deps` and the wheels' metadata (hyperimpute 0.1.17, tabpfn 0.1.9 / 0.1.11)
 UNAVAILABLE = {
@@ -57,10 +57,11 @@ class MethodUnavailable(RuntimeError):
     """A method that cannot run in this install (recorded in the results as skipped, not as a failure)."""
 
 
-ImputerName = Literal["mean", "knn", "mice", "missforest"]
+ImputerName = Literal["mean", "knn", "mice", "missforest", "mice+knn"]
 ClassifierName = Literal["logreg", "rf", "hgb"]
 RegressorName = Literal["ridge", "rf", "hgb"]
-IMPUTERS: tuple[ImputerName, ...] = ("mean", "knn", "mice", "missforest")
+IMPUTERS: tuple[ImputerName, ...] = ("mean", "knn", "mice", "missforest", "mice+knn")
+BLEND_HOLDOUT = 0.1  # share of known numeric cells hidden to fit a blend's weights (TabDiffImputer's default)
 CLASSIFIERS: tuple[ClassifierName, ...] = ("logreg", "rf", "hgb")
 REGRESSORS: tuple[RegressorName, ...] = ("ridge", "rf", "hgb")
 
@@ -97,33 +98,31 @@ def impute_baseline(
         raise MethodUnavailable(UNAVAILABLE[name])
     if name == "mean":
         return impute_mean_mode(given)
-    options = options or BaselineOptions()
-    if name == "knn":
-        imputer = KNNImputer(n_neighbors=options.knn_neighbors, keep_empty_features=True)
-    elif name == "mice":
-        imputer = IterativeImputer(
-            BayesianRidge(), max_iter=options.mice_max_iter, random_state=seed, keep_empty_features=True
-        )
-    elif name == "missforest":
-        forest = RandomForestRegressor(n_estimators=options.forest_trees, n_jobs=1, random_state=seed)
-        imputer = IterativeImputer(
-            forest, max_iter=options.forest_max_iter, random_state=seed, keep_empty_features=True
-        )
-    else:
+    options = asdict(options or BaselineOptions())
+    if name == "mice+knn":
+        return impute_blend(given, ("mice", "knn"), seed=seed, options=options)
+    if name not in CLASSICAL:
         raise ValueError(f"unknown imputation baseline {name!r}; choose from {IMPUTERS}")
-    return impute_coded(imputer, given)
+    return impute_coded(classical_imputer(name, seed=seed, **options), given)
+
+
+def impute_blend(given: pd.DataFrame, experts: tuple, *, seed: int, options: dict) -> pd.DataFrame:
+    """`given` filled by classical imputers blended per table (`tabdiff.inference.blend.fit_blend`, weights fit on
+    BLEND_HOLDOUT of the known numeric cells); categorical cells take the first imputer's fills."""
+    codes = OrdinalCodes(given)
+    x = codes.to_array(given)
+    numeric = np.array([column not in codes.categories for column in given.columns], dtype=bool)
+    held = holdout_mask(~np.isnan(x), numeric, BLEND_HOLDOUT, np.random.default_rng(seed))
+    weights, full = fit_blend(x, held, experts, seed=seed, **options)
+    blended = full[experts[0]].copy()
+    blended[:, numeric] = sum(w * full[name][:, numeric] for w, name in zip(weights, experts, strict=True))
+    return codes.from_array(blended, given)
 
 
 def impute_coded(imputer: object, given: pd.DataFrame) -> pd.DataFrame:
     """`given` filled by a scikit-learn imputer run on its ordinal codes, standardized per column."""
     codes = OrdinalCodes(given)
-    x = codes.to_array(given)  # (rows, cols) float, NaN = unknown
-    mean, std = np.nanmean(x, axis=0), np.nanstd(x, axis=0)
-    mean, std = np.nan_to_num(mean), np.where((std > 0) & np.isfinite(std), std, 1.0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        filled = imputer.fit_transform((x - mean) / std) * std + mean
-    return codes.from_array(filled, given)
+    return codes.from_array(fill_matrix(imputer, codes.to_array(given)), given)
 
 
 class OrdinalCodes:

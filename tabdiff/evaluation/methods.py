@@ -48,13 +48,17 @@ class TabDiffSetting:
     adapt_steps: int = 0  # fine-tuning steps on the table itself before inpainting (0: zero-shot)
     adapt_lr: float = 1e-3  # their learning rate
     rounds: int = 2  # generation only: TabDiffGenerator's regeneration rounds (start="rows")
+    blend: tuple[str, ...] = ()  # imputation only: classical imputers blended with the model (TabDiffImputer's `blend`)
+    blend_holdout: float = 0.1  # imputation only: share of known numeric cells hidden to fit the blend's weights
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[\w.+=,\-\[\]]+", self.name):
             raise ValueError(f"method name {self.name!r}: use letters, digits and _ . + = , - [ ] only")
+        object.__setattr__(self, "blend", tuple(self.blend))  # a list from a config
 
     def estimator_kwargs(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k not in ("name", "rounds")}
+        """Arguments every estimator takes (the imputation-only and generation-only ones left out)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("name", "rounds", "blend", "blend_holdout")}
 
     def denoiser_calls(self) -> int:
         """Denoiser calls per sub-table and draw (RePaint's jumps included), for labels and plots."""
@@ -113,8 +117,9 @@ def tabdiff_impute(
             jump_n_sample=setting.jump_n_sample, seed=seed,
         )  # fmt: skip
     imputer = estimators.TabDiffImputer(
-        checkpoint=checkpoint, **setting.estimator_kwargs(), device=device, progress=False, random_state=seed
-    )
+        checkpoint=checkpoint, **setting.estimator_kwargs(), blend=setting.blend, blend_holdout=setting.blend_holdout,
+        device=device, progress=False, random_state=seed,
+    )  # fmt: skip
     return imputer.fit_transform(task.given)
 
 

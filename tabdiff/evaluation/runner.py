@@ -353,7 +353,7 @@ def _imputation_job(task, mechanism, rate, seed, settings, config, checkpoint) -
 
     def ours(setting: TabDiffSetting) -> dict:
         imputed = tabdiff_impute(checkpoint, setting, task, seed=seed, device=config.device)
-        return _tabdiff_fields(setting) | score(imputed)
+        return _tabdiff_fields(setting) | {"blend": "+".join(setting.blend)} | score(imputed)
 
     methods = [(name, "baseline", partial(baseline, name)) for name in config.imputers]
     methods += [(s.name, "tabdiff", partial(ours, s)) for s in settings]

@@ -22,6 +22,7 @@ import warnings
 import pandas as pd
 from pandas.api import types as ptypes
 
+from tabdiff.inference.blend import CLASSICAL
 from tabdiff.inference.files import SUFFIXES, read_table, write_table
 from tabdiff.inference.frames import NON_NUMERIC
 from tabdiff.inference.generator import STARTS
@@ -64,7 +65,8 @@ def run_impute(args: argparse.Namespace) -> None:
     source = read_table(args.input, sep=args.sep, decimal=args.decimal)
     frame = source.frame
     start = time.perf_counter()
-    filled = TabDiffImputer(**_estimator_options(args)).fit_transform(frame)
+    imputer = TabDiffImputer(**_estimator_options(args), blend=tuple(args.blend or ()))
+    filled = imputer.fit_transform(frame)
     seconds = time.perf_counter() - start
     write_table(filled, args.output, like=source)
     if not args.quiet:
@@ -75,6 +77,9 @@ def run_impute(args: argparse.Namespace) -> None:
             f"-> {args.output}",
             file=sys.stderr,
         )
+        if args.blend:
+            weights = ", ".join(f"{name} {w:.2f}" for name, w in getattr(imputer, "blend_weights_", {}).items())
+            print(f"tabdiff impute: numeric cells blended with weights {weights}", file=sys.stderr)
 
 
 def run_predict(args: argparse.Namespace) -> None:
@@ -166,6 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     impute = commands.add_parser("impute", help="fill the missing cells of a CSV / Parquet table")
     impute.add_argument("input", help=f"the table ({' '.join(SUFFIXES)}); empty cells are missing")
+    impute.add_argument(
+        "--blend", nargs="+", choices=list(CLASSICAL), metavar="IMPUTER",
+        help=f"blend the model's numeric fills with these imputers' ({', '.join(CLASSICAL)}), weighted per table "
+        "by how well each fills known cells hidden for the purpose, e.g. --blend mice knn",
+    )  # fmt: skip
     predict = commands.add_parser("predict", help="predict a target column of TEST from TRAIN")
     predict.add_argument("--target", required=True, help="the target column of TRAIN")
     predict.add_argument("--train", required=True, help="labelled rows (a table file, as for impute)")

@@ -10,6 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 from tabdiff.encoding import ColumnKind
 from tabdiff.inference.aggregate import DrawAggregate
 from tabdiff.inference.base import PARAMETERS_DOC, TabDiffEstimator
+from tabdiff.inference.blend import MIN_HELD, check_blend, fit_blend, holdout_mask
 from tabdiff.inference.frames import (
     align_columns,
     allowed_categories,
@@ -103,6 +104,20 @@ class FittedTable(TabDiffEstimator):
         return out if out.columns.equals(X.columns) else out[list(X.columns)]  # X's own column order
 
 
+BLEND_DOC = """
+    blend : tuple of "mice", "knn", "missforest"
+        () (default): the model's imputations. Names of classical imputers: `transform` blends the model's
+        numeric fills with theirs (scikit-learn's IterativeImputer(BayesianRidge), KNNImputer(5),
+        IterativeImputer(RandomForest)), weighted per table: a share `blend_holdout` of the known numeric cells
+        is hidden, the model and each imputer fill them from the rest, and the convex weights that fit those
+        cells best (least squares, each column's error scaled by its standard deviation) weight the fills of the
+        missing cells (`blend_weights_`). Costs one more model run plus two runs of each imputer. Categorical
+        cells keep the model's fills; `sample` is not blended. With fewer than 10 cells to hide, the model alone.
+    blend_holdout : float in (0, 1)
+        Share of the known numeric cells hidden to fit the blend's weights.
+"""
+
+
 class TabDiffImputer(TransformerMixin, FittedTable, auto_wrap_output_keys=None):
     """Impute missing cells (NaN / None / pd.NA) of a DataFrame or numeric array with a pretrained denoiser.
 
@@ -125,19 +140,61 @@ class TabDiffImputer(TransformerMixin, FittedTable, auto_wrap_output_keys=None):
     group of up to max_cols columns with missing cells sees a random subset of the other columns.
     """
 
-    __doc__ = (__doc__ or "") + PARAMETERS_DOC
+    __doc__ = (__doc__ or "") + PARAMETERS_DOC + BLEND_DOC
     _query_fraction = 1.0  # rows with missing cells are context for each other: fill whole chunks with them
 
+    def __init__(
+        self,
+        checkpoint: object = None,
+        *,
+        sampler: str = "ddim",
+        n_steps: int | None = None,
+        jump_length: int = 10,
+        jump_n_sample: int = 10,
+        n_samples: int = 1,
+        n_ensemble: int = 4,
+        max_rows: int = 512,
+        max_cols: int = 64,
+        context: str = "random",
+        batch_size: int = 8,
+        adapt_steps: int = 0,
+        adapt_lr: float = 1e-3,
+        blend: tuple[str, ...] = (),
+        blend_holdout: float = 0.1,
+        non_numeric: str = "error",
+        device: str | None = None,
+        progress: bool = True,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
+        super().__init__(
+            checkpoint, sampler=sampler, n_steps=n_steps, jump_length=jump_length, jump_n_sample=jump_n_sample,
+            n_samples=n_samples, n_ensemble=n_ensemble, max_rows=max_rows, max_cols=max_cols, context=context,
+            batch_size=batch_size, adapt_steps=adapt_steps, adapt_lr=adapt_lr, non_numeric=non_numeric,
+            device=device, progress=progress, random_state=random_state,
+        )  # fmt: skip
+        self.blend = blend
+        self.blend_holdout = blend_holdout
+
+    def fit(self, X: pd.DataFrame | np.ndarray, y: object = None) -> TabDiffImputer:
+        check_blend(self.blend, self.blend_holdout)
+        return super().fit(X)
+
     def transform(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame | np.ndarray:
-        """X with its missing cells filled by point estimates (mean / most probable category)."""
+        """X with its missing cells filled by point estimates (mean / most probable category), blended with
+        classical imputers' fills when `blend` names some."""
+        experts = check_blend(self.blend, self.blend_holdout)
         frame, table, offset, missing = self._table(X)
         aggregate = self._inpaint_missing(
             frame, table, offset, missing, n_members=self.n_ensemble, n_samples=self.n_samples
         )
+        blended = self._blended(table, offset, missing, aggregate, experts) if experts else {}
         fills = {}
         for j in np.flatnonzero(missing.any(axis=0)):
             rows = np.flatnonzero(missing[:, j])
-            fills[j] = (rows, self._point_values(aggregate, j, rows + offset))
+            if j in blended:
+                fills[j] = (rows, self._decoded(j, blended[j][rows + offset]))
+            else:
+                fills[j] = (rows, self._point_values(aggregate, j, rows + offset))
         return self._output(X, frame, fills)
 
     def fit_transform(
@@ -168,6 +225,52 @@ class TabDiffImputer(TransformerMixin, FittedTable, auto_wrap_output_keys=None):
         return out
 
     # --- helpers -------------------------------------------------------------------------------------------
+
+    def _blended(
+        self, table: pd.DataFrame, offset: int, missing: np.ndarray, aggregate: DrawAggregate, experts: tuple
+    ) -> dict[int, np.ndarray]:
+        """Column j -> (rows of `table`,) blended numbers of each numeric column with missing cells (see BLEND_DOC);
+        sets `blend_weights_` (method -> weight, "tabdiff" first). {} when too few cells can be hidden."""
+        numbers = self._numbers(table)  # (rows, cols) float, NaN = unknown
+        numeric = np.array([kind == ColumnKind.NUMERIC for kind in aggregate.kinds])
+        held = holdout_mask(~np.isnan(numbers), numeric, float(self.blend_holdout), self._rng())
+        self.blend_weights_ = {"tabdiff": 1.0, **{name: 0.0 for name in experts}}
+        if held.sum() < MIN_HELD:
+            return {}
+        on_held = self._inpaint(table.mask(held), held, n_members=self.n_ensemble, n_samples=self.n_samples,
+                                desc="tabdiff blend weights")  # fmt: skip
+        rows, cols = np.nonzero(held)
+        model = np.empty(len(rows))
+        for j in np.unique(cols):
+            model[cols == j] = on_held.mean(j, rows[cols == j])
+        seed = int(self._rng().integers(2**31 - 1))
+        weights, full = fit_blend(numbers, held, experts, seed=seed, first=model)
+        self.blend_weights_ = dict(zip(("tabdiff", *experts), weights.tolist(), strict=True))
+        out = {}
+        target = np.zeros(table.shape, dtype=bool)
+        target[offset : offset + len(missing)] = missing
+        for j in np.flatnonzero(numeric & target.any(axis=0)):
+            at = np.flatnonzero(target[:, j])
+            values = np.full(len(table), np.nan)
+            values[at] = weights[0] * aggregate.mean(j, at)
+            for w, name in zip(weights[1:], experts, strict=True):
+                values[at] += w * full[name][at, j]
+            out[int(j)] = values
+        return out
+
+    def _numbers(self, table: pd.DataFrame) -> np.ndarray:
+        """(rows, cols) the known cells of `table` as numbers: numeric columns in the units the model's fills are
+        averaged in (the encoder's decoded values), categorical ones as the code of their channel; NaN unknown."""
+        encoded = self.encoder_.transform(table)
+        cells, known = encoded.cells.numpy(), encoded.known_mask.numpy()
+        out = np.full(known.shape, np.nan)
+        for j, name in enumerate(self.encoder_.columns_):
+            if self.encoder_.column_kind_[name] == ColumnKind.NUMERIC:
+                values = self.encoder_.numeric_maps_[name].decode(cells[known[:, j], j, 0])
+            else:
+                values = np.argmax(cells[known[:, j], j, :], axis=-1)
+            out[known[:, j], j] = values
+        return out
 
     def _point_values(self, aggregate: DrawAggregate, j: int, rows: np.ndarray) -> np.ndarray:
         if self.encoder_.column_kind_[self.encoder_.columns_[j]] == ColumnKind.NUMERIC:

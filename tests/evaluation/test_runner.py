@@ -135,6 +135,23 @@ def test_uninstallable_baselines_are_skipped_with_the_reason_and_unknown_ones_re
         EvaluationConfig(imputers=("magic",))
 
 
+def test_a_blend_setting_and_the_blend_without_the_model_run_through_the_config(tiny_checkpoint, tmp_path):
+    overrides = ["evaluation=tiny", "tasks=[imputation,regression]", f"checkpoint={tiny_checkpoint}",
+                 f"output_dir={tmp_path}", "tabdiff.sweep=[]", "imputation.baselines=[mice,mice+knn]",
+                 "supervised.regressors=[ridge]",
+                 "tabdiff.settings=[{name: tabdiff, n_ensemble: 1},{name: tabdiff+mice, n_ensemble: 1, blend: [mice]}]"]  # fmt: skip
+    results, _ = run(_cfg(*overrides))
+    assert (results.status == "ok").all(), results.loc[results.status != "ok", ["method", "error"]]
+    imputation = results[results.task == "imputation"].set_index(["table", "method"])
+    assert set(imputation.index.get_level_values("method")) == {"mice", "mice+knn", "tabdiff", "tabdiff+mice"}
+    assert (imputation.xs("tabdiff+mice", level="method").blend == "mice").all()
+    blended, alone = imputation.xs("tabdiff+mice", level="method"), imputation.xs("tabdiff", level="method")
+    assert (blended.nrmse != alone.nrmse).any()  # the blend changed the fills
+    # a blend setting is imputation-only: the regressor runs as the model alone
+    regression = results[results.task == "regression"].set_index("method")
+    assert regression.loc["tabdiff", "r2"] == regression.loc["tabdiff+mice", "r2"]
+
+
 def test_generation_task_scores_tabdiff_and_the_baselines_on_given_and_held_out_rows(tiny_checkpoint, tmp_path):
     overrides = ["evaluation=tiny", "tasks=[generation]", f"checkpoint={tiny_checkpoint}", f"output_dir={tmp_path}",
                  "generation.settings=[{name: tabdiff-gen, sampler: conditional, n_steps: 2, n_ensemble: 1}]"]  # fmt: skip

@@ -30,6 +30,19 @@ def test_impute_writes_a_complete_table_with_the_observed_cells(checkpoint_path,
     pd.testing.assert_frame_equal(imputed.where(known), given.where(known), check_dtype=False)
 
 
+def test_impute_blend_reports_its_weights_and_refuses_an_unknown_imputer(checkpoint_path, tmp_path, capsys):
+    given = mixed_frame(80)
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    given.to_csv(source, index=False)
+    assert main(["impute", str(source), "-o", str(out), "--checkpoint", checkpoint_path, "--blend", "mice", "knn",
+                 "--seed", "0"]) == 0  # fmt: skip
+    assert not pd.read_csv(out).isna().any().any()
+    assert "blended with weights tabdiff " in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["impute", str(source), "-o", str(out), "--blend", "forest", *OPTIONS])
+    assert "invalid choice: 'forest'" in capsys.readouterr().err
+
+
 def test_impute_parquet_with_sampler_options(checkpoint_path, tmp_path):
     given = mixed_frame(20)
     source, out = tmp_path / "in.parquet", tmp_path / "out.parquet"
