@@ -233,7 +233,8 @@ class TabDiffImputer(TransformerMixin, FittedTable, auto_wrap_output_keys=None):
         sets `blend_weights_` (method -> weight, "tabdiff" first). {} when too few cells can be hidden."""
         numbers = self._numbers(table)  # (rows, cols) float, NaN = unknown
         numeric = np.array([kind == ColumnKind.NUMERIC for kind in aggregate.kinds])
-        held = holdout_mask(~np.isnan(numbers), numeric, float(self.blend_holdout), self._rng())
+        rng = np.random.default_rng([self._rng().integers(2**63), 2])  # a stream of its own, not the plan's
+        held = holdout_mask(~np.isnan(numbers), numeric, float(self.blend_holdout), rng)
         self.blend_weights_ = {"tabdiff": 1.0, **{name: 0.0 for name in experts}}
         if held.sum() < MIN_HELD:
             return {}
@@ -243,8 +244,7 @@ class TabDiffImputer(TransformerMixin, FittedTable, auto_wrap_output_keys=None):
         model = np.empty(len(rows))
         for j in np.unique(cols):
             model[cols == j] = on_held.mean(j, rows[cols == j])
-        seed = int(self._rng().integers(2**31 - 1))
-        weights, full = fit_blend(numbers, held, experts, seed=seed, first=model)
+        weights, full = fit_blend(numbers, held, experts, seed=int(rng.integers(2**31 - 1)), first=model)
         self.blend_weights_ = dict(zip(("tabdiff", *experts), weights.tolist(), strict=True))
         out = {}
         target = np.zeros(table.shape, dtype=bool)

@@ -24,7 +24,7 @@ def test_tiny_setting_writes_results_report_and_plots(tiny_checkpoint, tmp_path)
     assert len(on_disk) == len(results)
     assert not (tmp_path / "results.partial.jsonl").exists()  # only while the evaluation runs
     imputation = on_disk[on_disk.task == "imputation"]
-    methods = {"mean", "knn", "mice", "missforest", "tabdiff", "tabdiff-ddim2"}
+    methods = {"mean", "knn", "mice", "missforest", "mice+knn", "tabdiff", "tabdiff-ddim2"}
     assert set(imputation.table) == {"penguins", "linnerud"} and set(imputation.method) == methods
     assert len(imputation) == 2 * len(methods) and (imputation.setting == "mcar-0.3").all()
     assert imputation.nrmse.notna().all() and imputation.wall_s.gt(0).all()
