@@ -129,8 +129,9 @@ def tabdiff_sample(
 ) -> list[pd.DataFrame]:  # fmt: skip
     """n imputations of the task's table (`TabDiffImputer.sample`: each draw its own ensemble plan and noise)."""
     imputer = _estimators().TabDiffImputer(
-        checkpoint=checkpoint, **setting.estimator_kwargs(), device=device, progress=False, random_state=seed
-    )
+        checkpoint=checkpoint, **setting.estimator_kwargs(), blend=setting.blend, blend_holdout=setting.blend_holdout,
+        device=device, progress=False, random_state=seed,
+    )  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the one-step-ddim note: scored as it is
         return imputer.fit(task.given).sample(task.given, n)

@@ -112,7 +112,9 @@ BLEND_DOC = """
         is hidden, the model and each imputer fill them from the rest, and the convex weights that fit those
         cells best (least squares, each column's error scaled by its standard deviation) weight the fills of the
         missing cells (`blend_weights_`). Costs one more model run plus two runs of each imputer. Categorical
-        cells keep the model's fills; `sample` is not blended. With fewer than 10 cells to hide, the model alone.
+        cells keep the model's fills. `sample(X, n)` shifts each numeric draw by the blended point minus the mean
+        of the n draws, so the draws keep the model's spread around the blend's point (the weights fit with n
+        draws' mean on the hidden cells). With fewer than 10 cells to hide, the model alone.
     blend_holdout : float in (0, 1)
         Share of the known numeric cells hidden to fit the blend's weights.
 """
@@ -211,15 +213,20 @@ class TabDiffImputer(TransformerMixin, FittedTable, auto_wrap_output_keys=None):
         """
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise ValueError(f"n must be an integer >= 1, got {n!r}")
+        experts = check_blend(self.blend, self.blend_holdout)
         frame, table, offset, missing = self._table(X)
         self._warn_if_mean_draws()
         aggregate = self._inpaint_missing(frame, table, offset, missing, n_members=n, n_samples=1, keep_draws=True)
+        # with a blend, each numeric draw moves by (blended point - the draws' mean): centred on the blend
+        blended = self._blended(table, offset, missing, aggregate, experts, n_members=n, n_samples=1) if experts else {}
         out = []
         for draw in range(n):
             fills = {}
             for j in np.flatnonzero(missing.any(axis=0)):
                 rows = np.flatnonzero(missing[:, j])
                 values = aggregate.draws[j][draw, rows + offset]
+                if j in blended:
+                    values = values + blended[j][rows + offset] - aggregate.mean(j, rows + offset)
                 fills[j] = (rows, self._decoded(j, values))
             out.append(self._output(X, frame, fills))
         return out
@@ -227,10 +234,20 @@ class TabDiffImputer(TransformerMixin, FittedTable, auto_wrap_output_keys=None):
     # --- helpers -------------------------------------------------------------------------------------------
 
     def _blended(
-        self, table: pd.DataFrame, offset: int, missing: np.ndarray, aggregate: DrawAggregate, experts: tuple
+        self,
+        table: pd.DataFrame,
+        offset: int,
+        missing: np.ndarray,
+        aggregate: DrawAggregate,
+        experts: tuple,
+        *,
+        n_members: int | None = None,
+        n_samples: int | None = None,
     ) -> dict[int, np.ndarray]:
-        """Column j -> (rows of `table`,) blended numbers of each numeric column with missing cells (see BLEND_DOC);
-        sets `blend_weights_` (method -> weight, "tabdiff" first). {} when too few cells can be hidden."""
+        """Column j -> (rows of `table`,) blended numbers of each numeric column with missing cells (see BLEND_DOC):
+        the model's part is `aggregate`'s mean, its fills of the held cells a run of n_members x n_samples draws
+        (default: the estimator's). Sets `blend_weights_` (method -> weight, "tabdiff" first); {} when too few
+        cells can be hidden."""
         numbers = self._numbers(table)  # (rows, cols) float, NaN = unknown
         numeric = np.array([kind == ColumnKind.NUMERIC for kind in aggregate.kinds])
         rng = np.random.default_rng([self._rng().integers(2**63), 2])  # a stream of its own, not the plan's
@@ -238,8 +255,10 @@ class TabDiffImputer(TransformerMixin, FittedTable, auto_wrap_output_keys=None):
         self.blend_weights_ = {"tabdiff": 1.0, **{name: 0.0 for name in experts}}
         if held.sum() < MIN_HELD:
             return {}
-        on_held = self._inpaint(table.mask(held), held, n_members=self.n_ensemble, n_samples=self.n_samples,
-                                desc="tabdiff blend weights")  # fmt: skip
+        on_held = self._inpaint(
+            table.mask(held), held, n_members=n_members or self.n_ensemble, n_samples=n_samples or self.n_samples,
+            desc="tabdiff blend weights",
+        )  # fmt: skip
         rows, cols = np.nonzero(held)
         model = np.empty(len(rows))
         for j in np.unique(cols):

@@ -164,3 +164,21 @@ def test_all_subsets_are_tried():
         if any(subset):
             losses.append(np.sum((predictions @ (np.array(subset) / sum(subset)) - truth) ** 2))
     assert np.sum((predictions @ w - truth) ** 2) <= min(losses) + 1e-12
+
+
+def test_blended_draws_keep_the_models_spread_around_the_blended_point(tiny):
+    truth, given = _linear_frame(120)
+    options = {"sampler": "conditional", "n_steps": 2, "n_ensemble": 1}
+    plain = TabDiffImputer(tiny, **options, **FAST).fit(given).sample(given, 4)
+    blended = TabDiffImputer(tiny, **options, blend=("mice",), **FAST).fit(given).sample(given, 4)
+    hidden = given.isna().to_numpy()
+    shifts = [(b.to_numpy() - p.to_numpy())[hidden] for b, p in zip(blended, plain, strict=True)]
+    for shift in shifts[1:]:
+        np.testing.assert_allclose(shift, shifts[0], atol=1e-9)  # one shift per cell: the same spread
+    assert np.abs(shifts[0]).mean() > 0.01  # towards MICE's fills
+    for draw in blended:
+        assert_known_cells_identical(given, draw)
+    point = np.mean([b.to_numpy() for b in blended], axis=0)[hidden]
+    assert np.sqrt(np.mean((point - truth.to_numpy()[hidden]) ** 2)) < np.sqrt(
+        np.mean((np.mean([p.to_numpy() for p in plain], axis=0)[hidden] - truth.to_numpy()[hidden]) ** 2)
+    )  # the draws' mean moved towards the exact linear fill
