@@ -276,7 +276,7 @@ class RepeatedBatches(torch.utils.data.IterableDataset):
     ever: the training step without the cost of drawing data (`data.repeat_batches`, for benchmarks)."""
 
     def __init__(self, stream: PretrainStream, n_batches: int) -> None:
-        self.batches = [stream.batch(stream.start_index + i) for i in range(n_batches)]
+        self.batches = FixedBatches(stream, n_batches, offset=stream.start_index).batches
 
     def __iter__(self) -> Iterator[TableBatch]:
         return itertools.cycle(self.batches)
