@@ -113,7 +113,7 @@ def impute_blend(given: pd.DataFrame, experts: tuple, *, seed: int, options: dic
     x = codes.to_array(given)
     numeric = np.array([column not in codes.categories for column in given.columns], dtype=bool)
     held = holdout_mask(~np.isnan(x), numeric, BLEND_HOLDOUT, np.random.default_rng(seed))
-    weights, full = fit_blend(x, held, experts, seed=seed, **options)
+    weights, full, _ = fit_blend(x, held, experts, seed=seed, **options)
     blended = full[experts[0]].copy()
     blended[:, numeric] = sum(w * full[name][:, numeric] for w, name in zip(weights, experts, strict=True))
     return codes.from_array(blended, given)

@@ -105,6 +105,15 @@ def convex_weights(predictions: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return best
 
 
+def column_scale(numbers: np.ndarray) -> np.ndarray:
+    """(cols,) each column's standard deviation over its known (non-NaN) cells, 1 where that is 0 or undefined:
+    the units blend errors and CRPS are counted in, as nRMSE counts them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        scale = np.nanstd(numbers, axis=0)
+    return np.where((scale > 0) & np.isfinite(scale), scale, 1.0)
+
+
 def fit_blend(
     numbers: np.ndarray,
     held: np.ndarray,
@@ -113,25 +122,53 @@ def fit_blend(
     seed: int,
     first: np.ndarray | None = None,
     **options: int,
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Blend weights and the experts' fills of a table.
+) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """Blend weights, the experts' fills of a table and the blend's fills of the held cells.
 
     numbers (rows, cols) float, NaN = unknown; held (rows, cols) bool, the known cells hidden to fit the weights
     (`holdout_mask`); first (n_held,) optional: another method's fills of the held cells (in np.nonzero(held)
     order), the model's in TabDiffImputer. Returns the weights over [first,] *experts (convex; with fewer than
-    MIN_HELD held cells all weight on the first method) and each expert's fill of `numbers` (rows, cols).
-    `options` go to `classical_imputer`.
+    MIN_HELD held cells all weight on the first method), each expert's fill of `numbers` (rows, cols) and the
+    weighted fills of the held cells (n_held,) (empty with fewer than MIN_HELD). `options` go to
+    `classical_imputer`.
     """
     full = {name: fill_matrix(classical_imputer(name, seed=seed, **options), numbers) for name in experts}
     n_methods = len(experts) + (first is not None)
     if held.sum() < MIN_HELD:
-        return np.eye(n_methods)[0], full
+        return np.eye(n_methods)[0], full, np.empty(0)
     rows, cols = np.nonzero(held)
     hidden = np.where(held, np.nan, numbers)
     predictions = [] if first is None else [first]
     predictions += [fill_matrix(classical_imputer(name, seed=seed, **options), hidden)[rows, cols] for name in experts]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        scale = np.nanstd(numbers, axis=0)[cols]
-    scale = np.where(scale > 0, scale, 1.0)
-    return convex_weights(np.stack(predictions, axis=1) / scale[:, None], numbers[rows, cols] / scale), full
+    scale = column_scale(numbers)[cols]
+    predictions = np.stack(predictions, axis=1)
+    weights = convex_weights(predictions / scale[:, None], numbers[rows, cols] / scale)
+    return weights, full, predictions @ weights
+
+
+def spread_scale(deviations: np.ndarray, center: np.ndarray, truth: np.ndarray, scale: np.ndarray) -> float:
+    """The factor s >= 0 for which the draws center + s * deviations have the least mean CRPS on known values.
+
+    deviations (m, n): each of m draws of n cells minus the cells' mean draw; center (n,) a point for each
+    cell; truth (n,) the cells' values; scale (n,) the units each cell's CRPS is counted in (its column's
+    standard deviation). The CRPS of the m draws (as `tabdiff.evaluation.draws.crps_ensemble` computes it) is
+    (1/m) sum_k |e_k| |s - b_k| - s G / 2 per cell, with b_k = (truth - center) / e_k and G the draws' mean
+    absolute difference at s = 1: convex and piecewise linear in s, so the minimiser is the weighted quantile of
+    the b_k where the weights below reach (W + K) / 2 (W = sum |e_k| / m, K = sum G / 2 over cells), clipped at
+    0. Exact, no grid."""
+    e = np.asarray(deviations, dtype=np.float64) / scale[None, :]
+    m = e.shape[0]
+    ordered = np.sort(e, axis=0)
+    gini = 2.0 / m**2 * ((2 * np.arange(1, m + 1) - m - 1)[:, None] * ordered).sum(axis=0)  # E|X - X'| per cell
+    weight = np.abs(e) / m
+    nonzero = weight > 0
+    if not nonzero.any():
+        return 1.0
+    residual = np.broadcast_to((np.asarray(truth) - np.asarray(center)) / scale, e.shape)
+    breaks = residual[nonzero] / e[nonzero]
+    weight = weight[nonzero]
+    order = np.argsort(breaks, kind="stable")
+    cumulative = np.cumsum(weight[order])
+    target = (cumulative[-1] + gini.sum() / 2.0) / 2.0
+    at = min(int(np.searchsorted(cumulative, target - 1e-12 * cumulative[-1])), len(order) - 1)
+    return float(max(breaks[order][at], 0.0))

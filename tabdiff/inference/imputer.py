@@ -10,7 +10,14 @@ from sklearn.utils.validation import check_is_fitted
 from tabdiff.encoding import ColumnKind
 from tabdiff.inference.aggregate import DrawAggregate
 from tabdiff.inference.base import PARAMETERS_DOC, TabDiffEstimator
-from tabdiff.inference.blend import MIN_HELD, check_blend, fit_blend, holdout_mask
+from tabdiff.inference.blend import (
+    MIN_HELD,
+    check_blend,
+    column_scale,
+    fit_blend,
+    holdout_mask,
+    spread_scale,
+)
 from tabdiff.inference.frames import (
     align_columns,
     allowed_categories,
@@ -112,9 +119,11 @@ BLEND_DOC = """
         is hidden, the model and each imputer fill them from the rest, and the convex weights that fit those
         cells best (least squares, each column's error scaled by its standard deviation) weight the fills of the
         missing cells (`blend_weights_`). Costs one more model run plus two runs of each imputer. Categorical
-        cells keep the model's fills. `sample(X, n)` shifts each numeric draw by the blended point minus the mean
-        of the n draws, so the draws keep the model's spread around the blend's point (the weights fit with n
-        draws' mean on the hidden cells). With fewer than 10 cells to hide, the model alone.
+        cells keep the model's fills. `sample(X, n)` centres the numeric draws on the blended point and scales
+        their spread around it by the factor (`blend_spread_`) whose draws of the hidden cells score the least
+        CRPS: the blend's point is closer than the model's, so the model's spread is usually too wide for it
+        (the weights fit with the n draws' mean on the hidden cells). With fewer than 10 cells to hide, the
+        model alone.
     blend_holdout : float in (0, 1)
         Share of the known numeric cells hidden to fit the blend's weights.
 """
@@ -217,8 +226,8 @@ class TabDiffImputer(TransformerMixin, FittedTable, auto_wrap_output_keys=None):
         frame, table, offset, missing = self._table(X)
         self._warn_if_mean_draws()
         aggregate = self._inpaint_missing(frame, table, offset, missing, n_members=n, n_samples=1, keep_draws=True)
-        # with a blend, each numeric draw moves by (blended point - the draws' mean): centred on the blend
-        blended = self._blended(table, offset, missing, aggregate, experts, n_members=n, n_samples=1) if experts else {}
+        # with a blend, each numeric draw is the blended point + blend_spread_ x (draw - the draws' mean)
+        blended = self._blended(table, offset, missing, aggregate, experts, n_members=n) if experts else {}
         out = []
         for draw in range(n):
             fills = {}
@@ -226,7 +235,8 @@ class TabDiffImputer(TransformerMixin, FittedTable, auto_wrap_output_keys=None):
                 rows = np.flatnonzero(missing[:, j])
                 values = aggregate.draws[j][draw, rows + offset]
                 if j in blended:
-                    values = values + blended[j][rows + offset] - aggregate.mean(j, rows + offset)
+                    deviation = values - aggregate.mean(j, rows + offset)
+                    values = blended[j][rows + offset] + self.blend_spread_ * deviation
                 fills[j] = (rows, self._decoded(j, values))
             out.append(self._output(X, frame, fills))
         return out
@@ -242,29 +252,37 @@ class TabDiffImputer(TransformerMixin, FittedTable, auto_wrap_output_keys=None):
         experts: tuple,
         *,
         n_members: int | None = None,
-        n_samples: int | None = None,
     ) -> dict[int, np.ndarray]:
         """Column j -> (rows of `table`,) blended numbers of each numeric column with missing cells (see BLEND_DOC):
-        the model's part is `aggregate`'s mean, its fills of the held cells a run of n_members x n_samples draws
-        (default: the estimator's). Sets `blend_weights_` (method -> weight, "tabdiff" first); {} when too few
-        cells can be hidden."""
+        the model's part is `aggregate`'s mean, its fills of the held cells the mean of the estimator's
+        n_ensemble x n_samples one-pass estimates, or with `n_members` of that many draws, whose spread then
+        fits `blend_spread_` (`spread_scale`). Sets `blend_weights_` (method -> weight, "tabdiff" first) and
+        `blend_spread_` (1.0 without draws); {} when too few cells can be hidden."""
         numbers = self._numbers(table)  # (rows, cols) float, NaN = unknown
         numeric = np.array([kind == ColumnKind.NUMERIC for kind in aggregate.kinds])
         rng = np.random.default_rng([self._rng().integers(2**63), 2])  # a stream of its own, not the plan's
         held = holdout_mask(~np.isnan(numbers), numeric, float(self.blend_holdout), rng)
         self.blend_weights_ = {"tabdiff": 1.0, **{name: 0.0 for name in experts}}
+        self.blend_spread_ = 1.0
         if held.sum() < MIN_HELD:
             return {}
+        draws = n_members is not None
         on_held = self._inpaint(
-            table.mask(held), held, n_members=n_members or self.n_ensemble, n_samples=n_samples or self.n_samples,
-            desc="tabdiff blend weights",
+            table.mask(held), held, n_members=n_members or self.n_ensemble, n_samples=1 if draws else self.n_samples,
+            keep_draws=draws, desc="tabdiff blend weights",
         )  # fmt: skip
         rows, cols = np.nonzero(held)
         model = np.empty(len(rows))
+        deviations = np.empty((n_members or 0, len(rows)))
         for j in np.unique(cols):
             model[cols == j] = on_held.mean(j, rows[cols == j])
-        weights, full = fit_blend(numbers, held, experts, seed=int(rng.integers(2**31 - 1)), first=model)
+            if draws:
+                deviations[:, cols == j] = on_held.draws[j][:, rows[cols == j]] - model[cols == j]
+        weights, full, on_held_blend = fit_blend(numbers, held, experts, seed=int(rng.integers(2**31 - 1)), first=model)
         self.blend_weights_ = dict(zip(("tabdiff", *experts), weights.tolist(), strict=True))
+        if draws:
+            scale = column_scale(numbers)[cols]
+            self.blend_spread_ = spread_scale(deviations, on_held_blend, numbers[rows, cols], scale)
         out = {}
         target = np.zeros(table.shape, dtype=bool)
         target[offset : offset + len(missing)] = missing

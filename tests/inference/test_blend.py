@@ -13,7 +13,14 @@ from hypothesis import strategies as st
 
 from tabdiff import TabDiffImputer
 from tabdiff.evaluation.baselines import impute_baseline
-from tabdiff.inference.blend import MIN_KNOWN, check_blend, convex_weights, fill_matrix, holdout_mask
+from tabdiff.inference.blend import (
+    MIN_KNOWN,
+    check_blend,
+    convex_weights,
+    fill_matrix,
+    holdout_mask,
+    spread_scale,
+)
 from tabdiff.inference.blend import classical_imputer as make_imputer
 
 
@@ -166,19 +173,58 @@ def test_all_subsets_are_tried():
     assert np.sum((predictions @ w - truth) ** 2) <= min(losses) + 1e-12
 
 
-def test_blended_draws_keep_the_models_spread_around_the_blended_point(tiny):
+def test_blended_draws_are_the_models_deviations_scaled_around_the_blended_point(tiny):
     truth, given = _linear_frame(120)
     options = {"sampler": "conditional", "n_steps": 2, "n_ensemble": 1}
     plain = TabDiffImputer(tiny, **options, **FAST).fit(given).sample(given, 4)
-    blended = TabDiffImputer(tiny, **options, blend=("mice",), **FAST).fit(given).sample(given, 4)
+    imputer = TabDiffImputer(tiny, **options, blend=("mice",), **FAST).fit(given)
+    blended = imputer.sample(given, 4)
     hidden = given.isna().to_numpy()
-    shifts = [(b.to_numpy() - p.to_numpy())[hidden] for b, p in zip(blended, plain, strict=True)]
-    for shift in shifts[1:]:
-        np.testing.assert_allclose(shift, shifts[0], atol=1e-9)  # one shift per cell: the same spread
-    assert np.abs(shifts[0]).mean() > 0.01  # towards MICE's fills
+    spread = imputer.blend_spread_
+    assert 0 <= spread < 1  # the blend's point (MICE on an exact linear table) needs less than the model's spread
+    plain_cells = np.stack([p.to_numpy()[hidden] for p in plain])
+    blended_cells = np.stack([b.to_numpy()[hidden] for b in blended])
+    np.testing.assert_allclose(
+        blended_cells - blended_cells.mean(axis=0), spread * (plain_cells - plain_cells.mean(axis=0)), atol=1e-9
+    )  # the same draws, scaled
     for draw in blended:
         assert_known_cells_identical(given, draw)
-    point = np.mean([b.to_numpy() for b in blended], axis=0)[hidden]
-    assert np.sqrt(np.mean((point - truth.to_numpy()[hidden]) ** 2)) < np.sqrt(
-        np.mean((np.mean([p.to_numpy() for p in plain], axis=0)[hidden] - truth.to_numpy()[hidden]) ** 2)
-    )  # the draws' mean moved towards the exact linear fill
+    error = [np.sqrt(np.mean((c.mean(axis=0) - truth.to_numpy()[hidden]) ** 2)) for c in (blended_cells, plain_cells)]
+    assert error[0] < error[1]  # the draws' mean moved towards the exact linear fill
+
+
+def _crps(draws: np.ndarray, truth: np.ndarray) -> float:
+    """Mean CRPS of (m, n) draws, straight from the definition E|X - y| - E|X - X'| / 2 (all m^2 pairs)."""
+    pairs = np.abs(draws[:, None, :] - draws[None, :, :]).mean(axis=(0, 1))
+    return float((np.abs(draws - truth).mean(axis=0) - 0.5 * pairs).mean())
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.integers(2, 12))
+def test_spread_scale_is_the_exact_crps_minimiser(seed, m):
+    rng = np.random.default_rng(seed)
+    n = 30
+    scale = rng.uniform(0.5, 3, n)
+    center = rng.normal(size=n) * scale
+    truth = center + rng.normal(size=n) * scale * rng.uniform(0.1, 2)
+    draws = rng.normal(size=(m, n)) * scale * rng.uniform(0.1, 3)
+    deviations = draws - draws.mean(axis=0)
+    best = spread_scale(deviations, center, truth, scale)
+    assert best >= 0
+
+    def loss(s):
+        return _crps((center + s * deviations) / scale, truth / scale)
+
+    grid = np.linspace(0, 10, 2001)
+    assert loss(best) <= min(loss(s) for s in grid) + 1e-9
+    assert loss(best) <= loss(best * 1.01) + 1e-12 and loss(best) <= loss(best * 0.99) + 1e-12
+
+
+def test_spread_scale_undoes_a_known_overdispersion():
+    # truth ~ N(center, 1), draws ~ N(center, 2^2): the CRPS-best factor is 1/2 (up to the m-draw estimate)
+    rng = np.random.default_rng(0)
+    n, m = 20_000, 50
+    center, scale = np.zeros(n), np.ones(n)
+    draws = 2.0 * rng.normal(size=(m, n))
+    assert spread_scale(draws - draws.mean(axis=0), center, rng.normal(size=n), scale) == pytest.approx(0.5, abs=0.03)
+    assert spread_scale(np.zeros((m, n)), center, rng.normal(size=n), scale) == 1.0  # no spread to scale
