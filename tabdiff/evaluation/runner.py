@@ -123,12 +123,21 @@ class EvaluationConfig:
         unknown = set(self.tasks) - set(TASKS)
         if unknown:
             raise ValueError(f"unknown task(s) {sorted(unknown)}; choose from {TASKS}")
-        names = [s.name for s in (*self.tabdiff, *self.sweep, *self.draws.settings, *self.generation.settings)]
-        clash = {n for n in names if names.count(n) > 1} | (
-            set(names) & {*bl.IMPUTERS, *bl.CLASSIFIERS, *bl.REGRESSORS, *DRAW_REFERENCES, *GENERATION_BASELINES}
-        )
-        if clash:
-            raise ValueError(f"tabdiff setting names must be unique and differ from the baselines': {sorted(clash)}")
+        lists = {
+            "tabdiff.settings": self.tabdiff, "tabdiff.sweep": self.sweep, "draws.settings": self.draws.settings,
+            "generation.settings": self.generation.settings,
+        }  # fmt: skip
+        names = [(key, s.name) for key, settings in lists.items() for s in settings]
+        baselines = {*bl.IMPUTERS, *bl.CLASSIFIERS, *bl.REGRESSORS, *DRAW_REFERENCES, *GENERATION_BASELINES}
+        for name in dict.fromkeys(n for _, n in names):
+            where = [key for key, n in names if n == name]
+            if len(where) > 1 or name in baselines:
+                places = " and ".join(where) + (" and the baselines" if name in baselines else "")
+                raise ValueError(
+                    f"setting name {name!r} appears in {places}: each tabdiff setting needs a name of its own that "
+                    "no baseline has (results.csv tells methods apart by it). Rename one, or empty the list you do "
+                    "not need (e.g. tabdiff.sweep=[]: the reduced and full evaluations fill it)"
+                )
         for kind, names, known in (
             ("imputation", self.imputers, bl.IMPUTERS),
             ("classification", self.classifiers, bl.CLASSIFIERS),

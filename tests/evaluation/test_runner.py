@@ -112,6 +112,15 @@ def test_every_named_setting_composes():
     assert len(full.seeds) >= 3 and {s.sampler for s in full.sweep} == {"ddim", "conditional", "repaint"}
 
 
+def test_a_setting_name_used_twice_or_by_a_baseline_says_where():
+    clash = "tabdiff.settings=[{name: tabdiff+mice+knn, blend: [mice, knn]}]"  # the reduced sweep has that name
+    with pytest.raises(ValueError, match=r"'tabdiff\+mice\+knn' appears in tabdiff.settings and tabdiff.sweep"):
+        evaluation_config(_cfg(clash, "output_dir=/tmp/unused"))
+    assert evaluation_config(_cfg(clash, "tabdiff.sweep=[]", "output_dir=/tmp/unused")).tabdiff[0].blend
+    with pytest.raises(ValueError, match="'mice' appears in draws.settings and the baselines"):
+        evaluation_config(_cfg("draws.settings=[{name: mice, sampler: conditional}]", "output_dir=/tmp/unused"))
+
+
 def test_evaluation_refuses_a_pretraining_table(tiny_checkpoint, tmp_path):
     with pytest.raises(ValueError, match="pretraining table"):
         run(_cfg("evaluation=tiny", "tables=[iris]", f"checkpoint={tiny_checkpoint}", f"output_dir={tmp_path}"))
