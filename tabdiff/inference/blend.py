@@ -155,7 +155,9 @@ def spread_scale(deviations: np.ndarray, center: np.ndarray, truth: np.ndarray, 
     (1/m) sum_k |e_k| |s - b_k| - s G / 2 per cell, with b_k = (truth - center) / e_k and G the draws' mean
     absolute difference at s = 1: convex and piecewise linear in s, so the minimiser is the weighted quantile of
     the b_k where the weights below reach (W + K) / 2 (W = sum |e_k| / m, K = sum G / 2 over cells), clipped at
-    0. Exact, no grid."""
+    0. Exact, no grid. For draws centred on their mean, as these are, this m^2 form (not the "fair" m (m - 1)
+    one, which would widen them) is also the factor that makes the truth's rank among the draws uniform when the
+    shapes match (tests/inference/test_blend.py checks both)."""
     e = np.asarray(deviations, dtype=np.float64) / scale[None, :]
     m = e.shape[0]
     ordered = np.sort(e, axis=0)
