@@ -65,8 +65,8 @@ def fill_matrix(imputer: object, x: np.ndarray) -> np.ndarray:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # the mean of a column with no known cell
-        mean, std = np.nanmean(x, axis=0), np.nanstd(x, axis=0)
-    mean, std = np.nan_to_num(mean), np.where((std > 0) & np.isfinite(std), std, 1.0)
+        mean = np.nan_to_num(np.nanmean(x, axis=0))
+    std = column_scale(x)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return imputer.fit_transform((x - mean) / std) * std + mean
