@@ -44,6 +44,8 @@ def _build(config: dict[str, Any], state_dict: dict[str, torch.Tensor], source: 
         diffusion = GaussianDiffusion(**config["diffusion"])
     except (KeyError, TypeError) as err:
         raise ValueError(f"{source}: the model/diffusion settings do not match this tabdiff ({err})") from err
+    if model.config.ridge_features and diffusion.prediction != "x0":
+        raise ValueError(f"{source}: ridge_features needs an x0-prediction diffusion, got {diffusion.prediction!r}")
     try:
         missing, unexpected = model.load_state_dict(state_dict, strict=False)
     except RuntimeError as err:  # shape mismatches

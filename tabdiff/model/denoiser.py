@@ -18,13 +18,16 @@ from typing import Literal
 
 import torch
 from einops import repeat
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from tabdiff.model.layers import Block, FinalLayer, TimestepEmbedder, key_pad_to_attn_mask
+from tabdiff.model.ridge import ridge_features
 
 VarianceActivation = Literal["none", "tanh"]
 
+RIDGE_GATE_BIAS = 0.0  # the ridge's initial share of an unknown cell's output: one half
 COL_ID_BLOCK = 64  # default column ids are drawn in blocks of this many columns, one seed per block
 
 
@@ -43,6 +46,9 @@ class DenoiserConfig:
     dropout: float = 0.0  # dropout in attention weights, MLP hidden and residual branches
     time_freq_dim: int = 128  # number of sinusoidal timestep features fed to the timestep MLP
     grad_checkpoint: bool = False  # recompute blocks in backward (training only): memory for compute
+    ridge_features: bool = (
+        False  # embed each numeric cell's in-context ridge prediction (model/ridge.py); conditional only
+    )
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
@@ -82,6 +88,9 @@ class TabularDenoiser(nn.Module):
         if config.conditional:
             self.x_known_proj = nn.Linear(K, d, bias=False)  # the clean value, where known
             self.known_embed = nn.Parameter(torch.zeros(d))  # "this cell is known"
+            if config.ridge_features:
+                self.ridge_proj = nn.Linear(2, d)  # [prediction, available] of the in-context ridge (model/ridge.py)
+                self.ridge_gate = nn.Linear(d, 1)  # per unknown cell: the ridge's share of the x0 output
         self.kind_embed = nn.Embedding(2, d)  # column kind: 0 numeric, 1 categorical
         self.col_id_proj = nn.Linear(config.id_dim, d, bias=False)  # random column identifier
         # timestep conditioning, blocks, head
@@ -115,6 +124,12 @@ class TabularDenoiser(nn.Module):
         for layer in (self.final.adaln[-1], self.final.linear):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
+        if self.config.conditional and self.config.ridge_features:
+            # warm-started from a model without the feature: no input, and outputs an even blend of that model's
+            # prediction and the ridge's (blending the model with linear imputers was worth 0.834 -> 0.746 nRMSE)
+            nn.init.zeros_(self.ridge_proj.weight)
+            nn.init.zeros_(self.ridge_gate.weight)
+            nn.init.constant_(self.ridge_gate.bias, RIDGE_GATE_BIAS)
 
     def n_parameters(self) -> int:
         """Number of parameters."""
@@ -158,6 +173,7 @@ class TabularDenoiser(nn.Module):
         if K != cfg.n_channels:
             raise ValueError(f"x_t has {K} channels, the model expects n_channels={cfg.n_channels}")
         device = x_t.device
+        ridge = None
 
         if channel_mask is None:
             channel_mask = torch.ones(B, C, K, dtype=torch.bool, device=device)
@@ -180,6 +196,14 @@ class TabularDenoiser(nn.Module):
             known = known_mask & real_cell  # (B, R, C)
             h = h + self.x_known_proj(torch.where(known[..., None] & used, x_known, 0.0))
             h = h + torch.where(known[..., None], self.known_embed, 0.0)
+            if cfg.ridge_features:
+                numeric = (column_kind == 0) & channel_mask[..., 0]  # (B, C)
+                if col_pad_mask is not None:
+                    numeric = numeric & ~col_pad_mask
+                pred, available = ridge_features(x_known[..., 0], known, numeric)  # (B, R, C), (B, C)
+                feature = torch.stack([pred, available[:, None, :].expand_as(pred).float()], dim=-1)
+                h = h + self.ridge_proj(feature.to(h.dtype))  # (B, R, C, d)
+                ridge = (pred, available[:, None, :] & ~known & real_cell)  # mixed into unknown cells' outputs
         col_embed = self.kind_embed(column_kind) + self.col_id_proj(col_ids.to(h.dtype))  # (B, C, d)
         h = h + col_embed[:, None]  # broadcast over rows
 
@@ -197,6 +221,14 @@ class TabularDenoiser(nn.Module):
                 h = block(h, c, cols_attn_mask, rows_attn_mask)
 
         out = self.final(h, c)  # (B, R, C, n_out)
+        if ridge is not None:
+            # channel 0 of an unknown numeric cell: (1 - a) x the network's + a x the ridge's prediction, the
+            # share a gated by the cell's final hidden state (an x0 output; the loader refuses other predictions)
+            pred, mixed = ridge
+            share = torch.sigmoid(self.ridge_gate(F.layer_norm(h, (h.shape[-1],))))[..., 0]  # (B, R, C)
+            share = torch.where(mixed, share, 0.0).to(out.dtype)
+            first = (1.0 - share) * out[..., 0] + share * pred.to(out.dtype)
+            out = torch.cat([first[..., None], out[..., 1:]], dim=-1)
         if cfg.learn_variance:
             if cfg.variance_activation == "tanh":
                 mean_part, var_part = out.split(K, dim=-1)

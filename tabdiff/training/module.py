@@ -70,6 +70,11 @@ class TabDiffusionModule(L.LightningModule):
             raise ValueError(f"mode must be 'unconditional', 'conditional' or 'mixed', got {mode!r}")
         if mode != "unconditional" and not getattr(model.config, "conditional", False):
             raise ValueError(f"mode={mode!r} needs a conditional network: set model.conditional=true")
+        if getattr(model.config, "ridge_features", False) and diffusion.prediction != "x0":
+            raise ValueError(
+                f"model.ridge_features mixes a prediction of the clean cells into the output: it needs "
+                f"diffusion.prediction='x0', got {diffusion.prediction!r}"
+            )
         self.model = model
         self.diffusion = diffusion
         self.save_hyperparameters(ignore=["model", "diffusion"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,17 +28,21 @@ def _instantiate_group(group: DictConfig | None) -> list[Any]:
 
 def warm_start(model: torch.nn.Module, path: str | Path) -> None:
     """Load denoiser weights from an export (`bundled`: the checkpoint shipped with tabdiff, wherever it is
-    installed); shapes must match the configured model."""
+    installed); shapes must match the configured model, which may add `ridge_features` to an export without them."""
     from tabdiff.inference.checkpoint import BUNDLED_CHECKPOINT, load_exported
 
     path = BUNDLED_CHECKPOINT if str(path) == "bundled" else path
 
     source = load_exported(path).model
-    if source.config != model.config:
+    # a model that adds the ridge feature may start from one without it: the feature's input weights start at 0
+    adds_ridge = model.config.ridge_features and not source.config.ridge_features
+    if replace(source.config, ridge_features=True) != model.config if adds_ridge else source.config != model.config:
         raise ValueError(
             f"init_from={path}: its model settings {source.config} differ from the config's {model.config}"
         )
-    model.load_state_dict(source.state_dict())
+    missing, _ = model.load_state_dict(source.state_dict(), strict=not adds_ridge)
+    if any(not key.startswith(("ridge_proj.", "ridge_gate.")) for key in missing):
+        raise ValueError(f"init_from={path}: weights missing for {sorted(missing)[:5]}")
 
 
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
