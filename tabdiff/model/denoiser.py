@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from einops import repeat
 import torch.nn.functional as F
+from einops import repeat
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 

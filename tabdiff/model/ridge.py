@@ -44,6 +44,8 @@ def ridge_features(
         pred: float32 (B, R, C) the prediction (leave-one-out on known cells), 0 where `available` is False.
         available: bool (B, C) numeric columns with >= 2 known rows and another numeric column to predict from.
     """
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
     with torch.autocast(device_type=x_known.device.type, enabled=False):
         m = (known_mask & numeric[:, None, :]).float()  # (B, R, C)
         z = torch.where(m > 0, x_known.float(), 0.0)  # (B, R, C)
@@ -54,8 +56,6 @@ def ridge_features(
         lam = RIDGE_BASE + RIDGE_PER_ROW * n_j
         predictors = z
         for round_ in range(rounds):
-            if round_:
-                predictors = torch.where(m > 0, z, pred)  # unknown cells: the previous round's predictions
             # (B, C_j, C, C) over the rows where j is known, column j dropped from its own predictors
             gram = torch.einsum("brj,brk,brl->bjkl", m, predictors, predictors)
             gram = gram * (off[None, :, :, None] * off[None, :, None, :])
@@ -63,6 +63,8 @@ def ridge_features(
             rhs = torch.einsum("brj,brk->bjk", m * z, predictors) * off  # (B, C_j, C)
             beta = torch.cholesky_solve(rhs[..., None], chol)[..., 0]  # (B, C_j, C), beta[b, j, j] = 0
             pred = torch.einsum("brk,bjk->brj", predictors, beta)  # (B, R, C)
+            if round_ < rounds - 1:
+                predictors = torch.where(m > 0, z, pred)  # unknown cells: this round's predictions
         # leverage of each row in column j's last fit: h_ij = p_i^(-j)^T A_j^-1 p_i^(-j)
         p_minus = predictors[:, None, :, :] * off[None, :, None, :]  # (B, C_j, R, C)
         solved = torch.cholesky_solve(p_minus.transpose(-1, -2), chol)  # (B, C_j, C, R)
