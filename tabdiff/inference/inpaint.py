@@ -65,6 +65,9 @@ def inpaint(
     known_channels = known_mask[..., None] | ~channel_mask[:, None, :, :]  # (B, R, C, K)
     conditional_known = None if sampler == "repaint" else known_mask
 
+    # abar_t by training timestep (respaced samplers still call the model with training timesteps)
+    signal_level = diffusion.alphas_cumprod.to(device=device, dtype=torch.float32)
+
     def model_fn(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return model(
             x_t,
@@ -76,6 +79,7 @@ def inpaint(
             row_pad_mask=row_pad_mask,
             col_pad_mask=col_pad_mask,
             col_ids=col_ids,
+            alpha_bar=signal_level[t],
         )
 
     steps = diffusion.respace(min(n_steps, diffusion.num_timesteps))

@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from tabdiff.model.layers import Block, FinalLayer, TimestepEmbedder, key_pad_to_attn_mask
-from tabdiff.model.ridge import ridge_features
+from tabdiff.model.ridge import ridge_features, ridge_x0
 
 VarianceActivation = Literal["none", "tanh"]
 
@@ -147,6 +147,7 @@ class TabularDenoiser(nn.Module):
         row_pad_mask: torch.Tensor | None = None,
         col_pad_mask: torch.Tensor | None = None,
         col_ids: torch.Tensor | None = None,
+        alpha_bar: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Predict per-cell outputs for a batch of padded tables.
 
@@ -162,6 +163,9 @@ class TabularDenoiser(nn.Module):
             row_pad_mask: bool (B, R), True = padding row; None = no padding.
             col_pad_mask: bool (B, C), True = padding column; None = no padding.
             col_ids: float (B, C, id_dim) column identifiers; None = `default_col_ids` from config.col_id_seed.
+            alpha_bar: float (B,) the signal level abar_t of x_t, read only with `ridge_features`: the ridge's x0
+                estimate is its Gaussian posterior given x_t (`ridge.ridge_x0`); None = the ridge's prediction
+                alone (the abar = 0 limit, right for the one-pass estimate at t = T - 1).
 
         Returns:
             (B, R, C, K), or (B, R, C, 2K) with learn_variance (the K mean-part channels first, then the K
@@ -200,10 +204,11 @@ class TabularDenoiser(nn.Module):
                 numeric = (column_kind == 0) & channel_mask[..., 0]  # (B, C)
                 if col_pad_mask is not None:
                     numeric = numeric & ~col_pad_mask
-                pred, available = ridge_features(x_known[..., 0], known, numeric)  # (B, R, C), (B, C)
+                pred, available, residual_var = ridge_features(x_known[..., 0], known, numeric)  # (B, R, C), (B, C)
                 feature = torch.stack([pred, available[:, None, :].expand_as(pred).float()], dim=-1)
                 h = h + self.ridge_proj(feature.to(h.dtype))  # (B, R, C, d)
-                ridge = (pred, available[:, None, :] & ~known & real_cell)  # mixed into unknown cells' outputs
+                expert = ridge_x0(pred, residual_var, torch.where(used[..., 0], x_t[..., 0], 0.0), alpha_bar)
+                ridge = (expert, available[:, None, :] & ~known & real_cell)  # mixed into unknown cells' outputs
         col_embed = self.kind_embed(column_kind) + self.col_id_proj(col_ids.to(h.dtype))  # (B, C, d)
         h = h + col_embed[:, None]  # broadcast over rows
 
@@ -222,7 +227,7 @@ class TabularDenoiser(nn.Module):
 
         out = self.final(h, c)  # (B, R, C, n_out)
         if ridge is not None:
-            # channel 0 of an unknown numeric cell: (1 - a) x the network's + a x the ridge's prediction, the
+            # channel 0 of an unknown numeric cell: (1 - a) x the network's + a x the ridge's x0 estimate, the
             # share a gated by the cell's final hidden state (an x0 output; the loader refuses other predictions)
             pred, mixed = ridge
             share = torch.sigmoid(self.ridge_gate(F.layer_norm(h, (h.shape[-1],))))[..., 0]  # (B, R, C)

@@ -31,7 +31,7 @@ ROUNDS = 3  # chained fits (rank-3 256 x 16 table, 30% MCAR: nRMSE 0.35 / 0.22 /
 
 def ridge_features(
     x_known: torch.Tensor, known_mask: torch.Tensor, numeric: torch.Tensor, *, rounds: int = ROUNDS
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """In-context ridge predictions of every numeric cell from its row's other numeric cells.
 
     Args:
@@ -43,6 +43,7 @@ def ridge_features(
     Returns:
         pred: float32 (B, R, C) the prediction (leave-one-out on known cells), 0 where `available` is False.
         available: bool (B, C) numeric columns with >= 2 known rows and another numeric column to predict from.
+        residual_var: float32 (B, C) mean squared leave-one-out residual over each column's known cells (>= 1e-3).
     """
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
@@ -71,5 +72,23 @@ def ridge_features(
         leverage = (p_minus.transpose(-1, -2) * solved).sum(-2).transpose(1, 2)  # (B, R, C_j)
         loo = z - (z - pred) / (1.0 - leverage).clamp(min=1e-3)
         pred = torch.where(m > 0, loo, pred)
+        residual_var = ((z - loo) ** 2 * m).sum(1) / n_j.clamp(min=1.0)
         available = numeric & (n_j >= 2) & (numeric.sum(1, keepdim=True) >= 2)
-        return torch.where(available[:, None, :], pred, 0.0), available
+        return torch.where(available[:, None, :], pred, 0.0), available, residual_var.clamp(min=1e-3)
+
+
+def ridge_x0(pred: torch.Tensor, residual_var: torch.Tensor, x_t: torch.Tensor, alpha_bar: torch.Tensor | None):
+    """The ridge's estimate of the clean cells x0 given the noisy cells x_t: the Gaussian posterior mean.
+
+    With the ridge's prediction as prior, x0 ~ N(pred, s^2) (s^2 the column's leave-one-out residual variance),
+    and x_t = sqrt(abar) x0 + sqrt(1 - abar) eps:
+        E[x0 | x_t] = w pred + (1 - w) x_t / sqrt(abar),   w = (1 - abar) / ((1 - abar) + abar s^2),
+    the ridge's prediction at high noise, x_t itself at low noise, so sampling keeps its spread.
+    pred, x_t (B, R, C); residual_var (B, C); alpha_bar (B,) or None (then the prediction: the abar = 0 limit).
+    """
+    if alpha_bar is None:
+        return pred
+    abar = alpha_bar.float()[:, None, None]  # (B, 1, 1)
+    s2 = residual_var[:, None, :]  # (B, 1, C)
+    denominator = (1.0 - abar) + abar * s2
+    return ((1.0 - abar) * pred + abar.sqrt() * s2 * x_t.float()) / denominator

@@ -46,6 +46,9 @@ def denoising_losses(
     col_ids = torch.randn(B, C, id_dim, generator=generator, device=generator.device)
     noise = torch.randn(batch.shape, generator=generator, device=generator.device)
 
+    # abar_t by training timestep (respaced samplers still call the model with training timesteps)
+    signal_level = diffusion.alphas_cumprod.to(device=device, dtype=torch.float32)
+
     def model_fn(x_t: torch.Tensor, t_model: torch.Tensor) -> torch.Tensor:
         return forward(
             x_t,
@@ -57,6 +60,7 @@ def denoising_losses(
             row_pad_mask=batch.row_pad_mask,
             col_pad_mask=batch.col_pad_mask,
             col_ids=col_ids.to(device),
+            alpha_bar=signal_level[t_model],
         )
 
     terms = diffusion.training_losses(model_fn, batch.cells, t.to(device), noise=noise.to(device), loss_mask=loss_mask)

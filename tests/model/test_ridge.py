@@ -11,7 +11,7 @@ import torch
 
 from tabdiff.inference.checkpoint import load_exported
 from tabdiff.model import TabularDenoiser
-from tabdiff.model.ridge import RIDGE_BASE, RIDGE_PER_ROW, ridge_features
+from tabdiff.model.ridge import RIDGE_BASE, RIDGE_PER_ROW, ridge_features, ridge_x0
 from tabdiff.training.export import export_weights, sidecar_path
 from tabdiff.training.train import warm_start
 
@@ -29,7 +29,7 @@ def low_rank(rows: int, cols: int, rank: int, seed: int) -> tuple[np.ndarray, np
 
 def features(truth: np.ndarray, known: np.ndarray, **kwargs) -> tuple[np.ndarray, np.ndarray]:
     x = torch.tensor(np.where(known, truth, np.nan), dtype=torch.float32)[None]
-    pred, available = ridge_features(
+    pred, available, _ = ridge_features(
         x, torch.tensor(known)[None], torch.ones(1, truth.shape[1], dtype=torch.bool), **kwargs
     )
     return pred[0].numpy(), available[0].numpy()
@@ -68,7 +68,7 @@ def test_unavailable_columns_are_zero() -> None:
     known = torch.ones(2, 6, 3, dtype=torch.bool)
     known[0, 1:, 2] = False  # table 0, column 2: one known row
     numeric = torch.tensor([[True, True, True], [True, False, False]])  # table 1: one numeric column
-    pred, available = ridge_features(x, known, numeric)
+    pred, available, _ = ridge_features(x, known, numeric)
     assert available.tolist() == [[True, True, False], [False, False, False]]
     assert (pred[0, :, 2] == 0).all() and (pred[1] == 0).all()
     assert pred[0, :, :2].abs().sum() > 0
@@ -79,9 +79,9 @@ def test_autocast_keeps_float32(dtype: torch.dtype) -> None:
     truth, known = low_rank(30, 4, 2, seed=2)
     x = torch.tensor(np.where(known, truth, 0.0), dtype=torch.float32)[None]
     args = (x, torch.tensor(known)[None], torch.ones(1, 4, dtype=torch.bool))
-    ref, _ = ridge_features(*args)
+    ref, _, _ = ridge_features(*args)
     with torch.autocast("cpu", dtype=dtype):
-        out, _ = ridge_features(*args)
+        out, _, _ = ridge_features(*args)
     assert out.dtype == torch.float32
     torch.testing.assert_close(out, ref)
 
@@ -131,9 +131,22 @@ def test_open_gate_outputs_the_ridge_on_unknown_numeric_cells(tiny_checkpoint_pa
         opened = model.eval()(x_t, t, **args)
         model.ridge_gate.bias.fill_(-30.0)
         closed = model(x_t, t, **args)
-    pred, available = features_of(x_known[..., 0], known_mask, column_kind == 0)
+    pred, available, _ = features_of(x_known[..., 0], known_mask, column_kind == 0)
     mixed = available[:, None, :] & ~known_mask
     assert mixed.sum() > 10 and (~mixed).sum() > 10
     torch.testing.assert_close(opened[..., 0][mixed], pred[mixed])
     torch.testing.assert_close(opened[..., 0][~mixed], closed[..., 0][~mixed])
     torch.testing.assert_close(opened[..., 1:], closed[..., 1:])
+
+
+def test_ridge_x0_is_the_gaussian_posterior_mean() -> None:
+    """x0 ~ N(pred, s^2), x_t = sqrt(abar) x0 + sqrt(1 - abar) eps: precision-weighted mean of pred and x_t / sqrt(abar)."""
+    pred, x_t = torch.tensor([[[0.5, -1.0]]]), torch.tensor([[[2.0, 0.3]]])  # (1, 1, 2)
+    residual_var = torch.tensor([[0.25, 4.0]])
+    for abar in (1e-6, 0.3, 0.9, 1.0 - 1e-6):
+        out = ridge_x0(pred, residual_var, x_t, torch.tensor([abar]))
+        # the observation x_t / sqrt(abar) has variance (1 - abar) / abar around x0
+        prior_precision, obs_precision = 1.0 / residual_var, abar / (1.0 - abar)
+        expected = (prior_precision * pred + obs_precision * x_t / abar**0.5) / (prior_precision + obs_precision)
+        torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-4)
+    assert torch.equal(ridge_x0(pred, residual_var, x_t, None), pred)  # no noise level: the one-pass limit
