@@ -5,6 +5,8 @@ on its own, then L blocks alternate attention across the columns of a row (`attn
 across the rows of a column (`attn_between_rows`). There is no positional encoding: rows are a set, and
 columns are told apart only by random per-column identifiers, so the network is equivariant to row
 order (and to column order when the identifiers move with the columns) and accepts any (R, C).
+With `ridge_features`, a closed-form ridge regression fitted on each table's known cells (model/ridge.py) is one
+more input per cell and, through a learned gate, part of each unknown numeric cell's x0 output.
 
 The network knows nothing of diffusion schedules: it maps (x_t, t, conditioning) to K outputs per cell
 (what they mean, eps / x0 / v, is the diffusion core's business), plus K variance-interpolation values
@@ -46,9 +48,7 @@ class DenoiserConfig:
     dropout: float = 0.0  # dropout in attention weights, MLP hidden and residual branches
     time_freq_dim: int = 128  # number of sinusoidal timestep features fed to the timestep MLP
     grad_checkpoint: bool = False  # recompute blocks in backward (training only): memory for compute
-    ridge_features: bool = (
-        False  # embed each numeric cell's in-context ridge prediction (model/ridge.py); conditional only
-    )
+    ridge_features: bool = False  # in-context ridge of numeric cells, input and gated x0 (model/ridge.py); x0 only
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
