@@ -19,6 +19,7 @@ from safetensors.torch import load_file
 
 from tabdiff.diffusion import GaussianDiffusion
 from tabdiff.model import DenoiserConfig, TabularDenoiser
+from tabdiff.model.ridge import check_prediction
 from tabdiff.resources import resource_dir
 
 FORMAT_VERSION = 1
@@ -44,8 +45,7 @@ def _build(config: dict[str, Any], state_dict: dict[str, torch.Tensor], source: 
         diffusion = GaussianDiffusion(**config["diffusion"])
     except (KeyError, TypeError) as err:
         raise ValueError(f"{source}: the model/diffusion settings do not match this tabdiff ({err})") from err
-    if model.config.ridge_features and diffusion.prediction != "x0":
-        raise ValueError(f"{source}: ridge_features needs an x0-prediction diffusion, got {diffusion.prediction!r}")
+    check_prediction(model.config.ridge_features, diffusion.prediction, str(source))
     try:
         missing, unexpected = model.load_state_dict(state_dict, strict=False)
     except RuntimeError as err:  # shape mismatches

@@ -29,6 +29,16 @@ RIDGE_PER_ROW = 0.01  # lam_j's growth with the rows that fit it (a 1% shrinkage
 ROUNDS = 3  # chained fits (rank-3 256 x 16 table, 30% MCAR: nRMSE 0.35 / 0.22 / 0.17 after 1 / 2 / 3; MICE 0.13)
 
 
+def check_prediction(ridge_features: bool, prediction: str, source: str) -> None:
+    """The ridge is mixed into the output as an estimate of the clean cells: only an x0-prediction diffusion reads
+    the output that way. `source` names what is checked in the message."""
+    if ridge_features and prediction != "x0":
+        raise ValueError(
+            f"{source}: model.ridge_features mixes a prediction of the clean cells into the output: it needs "
+            f"diffusion.prediction='x0', got {prediction!r}"
+        )
+
+
 def ridge_features(
     x_known: torch.Tensor, known_mask: torch.Tensor, numeric: torch.Tensor, *, rounds: int = ROUNDS
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

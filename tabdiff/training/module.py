@@ -21,6 +21,7 @@ from torch import nn
 
 from tabdiff.data.batch import TableBatch
 from tabdiff.diffusion import GaussianDiffusion
+from tabdiff.model.ridge import check_prediction
 from tabdiff.training.objective import denoising_losses
 
 Mode = Literal["unconditional", "conditional", "mixed"]
@@ -70,11 +71,7 @@ class TabDiffusionModule(L.LightningModule):
             raise ValueError(f"mode must be 'unconditional', 'conditional' or 'mixed', got {mode!r}")
         if mode != "unconditional" and not getattr(model.config, "conditional", False):
             raise ValueError(f"mode={mode!r} needs a conditional network: set model.conditional=true")
-        if getattr(model.config, "ridge_features", False) and diffusion.prediction != "x0":
-            raise ValueError(
-                f"model.ridge_features mixes a prediction of the clean cells into the output: it needs "
-                f"diffusion.prediction='x0', got {diffusion.prediction!r}"
-            )
+        check_prediction(getattr(model.config, "ridge_features", False), diffusion.prediction, "TabDiffusionModule")
         self.model = model
         self.diffusion = diffusion
         self.save_hyperparameters(ignore=["model", "diffusion"])

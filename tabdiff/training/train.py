@@ -36,7 +36,8 @@ def warm_start(model: torch.nn.Module, path: str | Path) -> None:
     source = load_exported(path).model
     # a model that adds the ridge feature may start from one without it: the feature's input weights start at 0
     adds_ridge = model.config.ridge_features and not source.config.ridge_features
-    if replace(source.config, ridge_features=True) != model.config if adds_ridge else source.config != model.config:
+    expected = replace(source.config, ridge_features=True) if adds_ridge else source.config
+    if expected != model.config:
         raise ValueError(
             f"init_from={path}: its model settings {source.config} differ from the config's {model.config}"
         )

@@ -150,3 +150,14 @@ def test_ridge_x0_is_the_gaussian_posterior_mean() -> None:
         expected = (prior_precision * pred + obs_precision * x_t / abar**0.5) / (prior_precision + obs_precision)
         torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-4)
     assert torch.equal(ridge_x0(pred, residual_var, x_t, None), pred)  # no noise level: the one-pass limit
+
+
+def test_ridge_needs_an_x0_diffusion() -> None:
+    """The ridge is mixed in as a clean-cell estimate: training it with an eps-prediction diffusion is refused."""
+    from tabdiff.diffusion import GaussianDiffusion
+    from tabdiff.model import DenoiserConfig
+    from tabdiff.training.module import TabDiffusionModule
+
+    model = TabularDenoiser(DenoiserConfig(d_model=16, depth=1, n_heads=2, id_dim=8, ridge_features=True))
+    with pytest.raises(ValueError, match="prediction='x0', got 'eps'"):
+        TabDiffusionModule(model, GaussianDiffusion(50, "cosine", prediction="eps"))
