@@ -28,6 +28,7 @@ from tabdiff.model.layers import Block, FinalLayer, TimestepEmbedder, key_pad_to
 from tabdiff.model.ridge import ridge_features, ridge_x0
 
 VarianceActivation = Literal["none", "tanh"]
+RidgeColumns = Literal["numeric", "all"]
 
 RIDGE_GATE_BIAS = 0.0  # the ridge's initial share of an unknown cell's output: one half
 COL_ID_BLOCK = 64  # default column ids are drawn in blocks of this many columns, one seed per block
@@ -49,12 +50,15 @@ class DenoiserConfig:
     time_freq_dim: int = 128  # number of sinusoidal timestep features fed to the timestep MLP
     grad_checkpoint: bool = False  # recompute blocks in backward (training only): memory for compute
     ridge_features: bool = False  # in-context ridge of numeric cells, input and gated x0 (model/ridge.py); x0 only
+    ridge_columns: RidgeColumns = "numeric"  # the ridge's columns: numeric, or all (categorical one-hot channels too)
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
         if self.variance_activation not in ("none", "tanh"):
             raise ValueError(f"variance_activation must be 'none' or 'tanh', got {self.variance_activation!r}")
+        if self.ridge_columns not in ("numeric", "all"):
+            raise ValueError(f"ridge_columns must be 'numeric' or 'all', got {self.ridge_columns!r}")
 
     @property
     def n_out(self) -> int:
@@ -201,13 +205,17 @@ class TabularDenoiser(nn.Module):
             h = h + self.x_known_proj(torch.where(known[..., None] & used, x_known, 0.0))
             h = h + torch.where(known[..., None], self.known_embed, 0.0)
             if cfg.ridge_features:
-                numeric = (column_kind == 0) & channel_mask[..., 0]  # (B, C)
-                if col_pad_mask is not None:
-                    numeric = numeric & ~col_pad_mask
-                pred, available, residual_var = ridge_features(x_known[..., 0], known, numeric)  # (B, R, C), (B, C)
-                feature = torch.stack([pred, available[:, None, :].expand_as(pred).float()], dim=-1)
+                real_col = ~col_pad_mask if col_pad_mask is not None else torch.ones_like(column_kind, dtype=torch.bool)
+                numeric = (column_kind == 0) & channel_mask[..., 0] & real_col  # (B, C)
+                categorical = (column_kind == 1) & real_col if cfg.ridge_columns == "all" else None
+                pred, available, residual_var = ridge_features(
+                    x_known, known, numeric, categorical=categorical, channel_mask=channel_mask
+                )  # (B, R, C, K), (B, C), (B, C, K)
+                # embedded: numeric cells' prediction and availability (categorical cells' inputs stay as trained)
+                embedded = available & numeric  # (B, C)
+                feature = torch.stack([pred[..., 0], embedded[:, None, :].expand_as(pred[..., 0]).float()], dim=-1)
                 h = h + self.ridge_proj(feature.to(h.dtype))  # (B, R, C, d)
-                expert = ridge_x0(pred, residual_var, torch.where(used[..., 0], x_t[..., 0], 0.0), alpha_bar)
+                expert = ridge_x0(pred, residual_var, torch.where(used, x_t, 0.0), alpha_bar)  # (B, R, C, K)
                 ridge = (expert, available[:, None, :] & ~known & real_cell)  # mixed into unknown cells' outputs
         col_embed = self.kind_embed(column_kind) + self.col_id_proj(col_ids.to(h.dtype))  # (B, C, d)
         h = h + col_embed[:, None]  # broadcast over rows
@@ -227,13 +235,13 @@ class TabularDenoiser(nn.Module):
 
         out = self.final(h, c)  # (B, R, C, n_out)
         if ridge is not None:
-            # channel 0 of an unknown numeric cell: (1 - a) x the network's + a x the ridge's x0 estimate, the
-            # share a gated by the cell's final hidden state (an x0 output; the loader refuses other predictions)
+            # the mean part of an unknown cell: (1 - a) x the network's + a x the ridge's x0 estimate, the share a
+            # gated by the cell's final hidden state (an x0 output; the loader refuses other predictions)
             pred, mixed = ridge
-            share = torch.sigmoid(self.ridge_gate(F.layer_norm(h, (h.shape[-1],))))[..., 0]  # (B, R, C)
-            share = torch.where(mixed, share, 0.0).to(out.dtype)
-            first = (1.0 - share) * out[..., 0] + share * pred.to(out.dtype)
-            out = torch.cat([first[..., None], out[..., 1:]], dim=-1)
+            share = torch.sigmoid(self.ridge_gate(F.layer_norm(h, (h.shape[-1],))))  # (B, R, C, 1)
+            share = torch.where(mixed[..., None], share, 0.0).to(out.dtype)
+            mean_part = (1.0 - share) * out[..., :K] + share * pred.to(out.dtype)
+            out = torch.cat([mean_part, out[..., K:]], dim=-1)
         if cfg.learn_variance:
             if cfg.variance_activation == "tanh":
                 mean_part, var_part = out.split(K, dim=-1)

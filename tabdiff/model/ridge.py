@@ -17,12 +17,20 @@ where z_i^(-j) is row i without column j. Zero-filled predictors lose much (one 
 the fit is repeated `rounds` times with each unknown predictor cell set to the previous round's prediction, as
 chained-equation imputation (MICE) does, with all columns at once. A known cell gets its leave-one-out prediction instead,
 z_ij - (z_ij - pred_ij) / (1 - h_ij) with h_ij = z_i^(-j)^T A_j^-1 z_i^(-j), so known cells show the
-network honest residuals: how far to trust the column's predictions. Cost per table: rows x cols^3.
+network honest residuals: how far to trust the column's predictions.
+
+With categorical columns (`model.ridge_columns='all'`) the features are every used channel: a numeric column's normal
+score and a categorical column's one-hot channels (+1 / -1, 0 when unknown), plus an intercept. Column j's targets are
+all its channels, fitted together (same rows, same predictors). For a categorical column this is a linear probability
+model: E[channel] = 2 P(category) - 1 is exactly the x0 the network predicts for that cell, so the same gate mixes it.
+The categorical columns' one-hot predictors also give numeric targets what a practitioner's one-hot Ridge has.
+Cost per table: rows x cols x features^2 (features = numeric columns + categorical channels).
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 RIDGE_BASE = 1.0  # lam_j's floor: a handful of rows never gives a wild fit
 RIDGE_PER_ROW = 0.01  # lam_j's growth with the rows that fit it (a 1% shrinkage of the normal scores' Gram matrix)
@@ -40,51 +48,86 @@ def check_prediction(ridge_features: bool, prediction: str, source: str) -> None
 
 
 def ridge_features(
-    x_known: torch.Tensor, known_mask: torch.Tensor, numeric: torch.Tensor, *, rounds: int = ROUNDS
+    x_known: torch.Tensor,
+    known_mask: torch.Tensor,
+    numeric: torch.Tensor,
+    *,
+    categorical: torch.Tensor | None = None,
+    channel_mask: torch.Tensor | None = None,
+    rounds: int = ROUNDS,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """In-context ridge predictions of every numeric cell from its row's other numeric cells.
+    """In-context ridge predictions of every numeric (and, with `categorical`, categorical) cell from its row's other
+    cells.
 
     Args:
-        x_known: float (B, R, C) channel 0 of the clean cells, read only where `known_mask` (NaN elsewhere is fine).
+        x_known: float (B, R, C, K) the clean cells, read only where `known_mask` (NaN elsewhere is fine).
         known_mask: bool (B, R, C), True = known real cell (padding must be False).
-        numeric: bool (B, C), True for real numeric columns.
+        numeric: bool (B, C), True for real numeric columns (channel 0).
+        categorical: bool (B, C) real categorical columns, whose one-hot channels (+1 / -1, `channel_mask`) are then
+            predicted and read as predictors, with an intercept (one-hot channels are not centred, normal scores
+            are); None = numeric columns only, no intercept.
+        channel_mask: bool (B, C, K) channels each column uses, read for categorical columns; None = all.
         rounds: fits; after each, unknown predictor cells take the round's predictions (chained equations).
 
     Returns:
-        pred: float32 (B, R, C) the prediction (leave-one-out on known cells), 0 where `available` is False.
-        available: bool (B, C) numeric columns with >= 2 known rows and another numeric column to predict from.
-        residual_var: float32 (B, C) mean squared leave-one-out residual over each column's known cells (>= 1e-3).
+        pred: float32 (B, R, C, K) the prediction (leave-one-out on known cells), 0 where `available` is False and on
+            unused channels.
+        available: bool (B, C) predicted columns with >= 2 known rows and a cell of another column to predict from.
+        residual_var: float32 (B, C, K) mean squared leave-one-out residual over each column's known cells (>= 1e-3).
     """
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
-    with torch.autocast(device_type=x_known.device.type, enabled=False):
-        m = (known_mask & numeric[:, None, :]).float()  # (B, R, C)
-        z = torch.where(m > 0, x_known.float(), 0.0)  # (B, R, C)
-        C = z.shape[-1]
-        eye = torch.eye(C, device=z.device)
-        off = 1.0 - eye  # [j, k] = 1 where predictor k may be used for column j
-        n_j = m.sum(1)  # (B, C)
-        lam = RIDGE_BASE + RIDGE_PER_ROW * n_j
+    B, R, C, K = x_known.shape
+    device = x_known.device
+    with torch.autocast(device_type=device.type, enabled=False):
+        first = torch.arange(K, device=device) == 0
+        slot_used = numeric[..., None] & first  # (B, C, K) the cells' channels that are features
+        if categorical is not None:
+            used = channel_mask if channel_mask is not None else torch.ones(B, C, K, dtype=torch.bool, device=device)
+            slot_used = slot_used | (categorical[..., None] & used)
+        target = slot_used.any(-1)  # (B, C) columns the ridge predicts
+        # the used (column, channel) slots gathered to the front: F features per table, padded with unused slots
+        slot_used = slot_used.reshape(B, C * K)
+        n_feat = max(int(slot_used.sum(1).max()), 1)
+        slot = torch.argsort((~slot_used).to(torch.int8), dim=1, stable=True)[:, :n_feat]  # (B, F)
+        valid = slot_used.gather(1, slot)  # (B, F)
+        col_of = slot // K  # (B, F)
+        m = (known_mask & target[:, None, :]).float()  # (B, R, C) rows that fit each column
+        y = torch.where(known_mask[..., None] & slot_used.view(B, 1, C, K), x_known.float(), 0.0)  # (B, R, C, K)
+        z = y.reshape(B, R, C * K).gather(2, slot[:, None, :].expand(B, R, n_feat))  # (B, R, F) known features
+        known_feature = known_mask.gather(2, col_of[:, None, :].expand(B, R, n_feat)) & valid[:, None, :]  # (B, R, F)
+        off = (col_of[:, None, :] != torch.arange(C, device=device)[None, :, None]) & valid[:, None, :]  # (B, C, F)
+        if categorical is not None:  # the intercept: a feature always 1, never dropped
+            z = torch.cat([z, torch.ones(B, R, 1, device=device)], dim=-1)
+            known_feature = F.pad(known_feature, (0, 1), value=True)
+            off = F.pad(off, (0, 1), value=True)
+        off = off.float()
+        eye = torch.eye(z.shape[-1], device=device)
+        n_c = m.sum(1)  # (B, C)
+        lam = RIDGE_BASE + RIDGE_PER_ROW * n_c
         predictors = z
         for round_ in range(rounds):
-            # (B, C_j, C, C) over the rows where j is known, column j dropped from its own predictors
-            gram = torch.einsum("brj,brk,brl->bjkl", m, predictors, predictors)
-            gram = gram * (off[None, :, :, None] * off[None, :, None, :])
+            # (B, C, F, F) over the rows where column c is known, column c's own features dropped
+            gram = torch.einsum("brc,brf,brg->bcfg", m, predictors, predictors)
+            gram = gram * (off[:, :, :, None] * off[:, :, None, :])
             chol = torch.linalg.cholesky(gram + lam[..., None, None] * eye)  # positive definite: lam >= 1
-            rhs = torch.einsum("brj,brk->bjk", m * z, predictors) * off  # (B, C_j, C)
-            beta = torch.cholesky_solve(rhs[..., None], chol)[..., 0]  # (B, C_j, C), beta[b, j, j] = 0
-            pred = torch.einsum("brk,bjk->brj", predictors, beta)  # (B, R, C)
-            if round_ < rounds - 1:
-                predictors = torch.where(m > 0, z, pred)  # unknown cells: this round's predictions
-        # leverage of each row in column j's last fit: h_ij = p_i^(-j)^T A_j^-1 p_i^(-j)
-        p_minus = predictors[:, None, :, :] * off[None, :, None, :]  # (B, C_j, R, C)
-        solved = torch.cholesky_solve(p_minus.transpose(-1, -2), chol)  # (B, C_j, C, R)
-        leverage = (p_minus.transpose(-1, -2) * solved).sum(-2).transpose(1, 2)  # (B, R, C_j)
-        loo = z - (z - pred) / (1.0 - leverage).clamp(min=1e-3)
-        pred = torch.where(m > 0, loo, pred)
-        residual_var = ((z - loo) ** 2 * m).sum(1) / n_j.clamp(min=1.0)
-        available = numeric & (n_j >= 2) & (numeric.sum(1, keepdim=True) >= 2)
-        return torch.where(available[:, None, :], pred, 0.0), available, residual_var.clamp(min=1e-3)
+            rhs = torch.einsum("brc,brf,brck->bcfk", m, predictors, y) * off[..., None]  # (B, C, F, K)
+            beta = torch.cholesky_solve(rhs, chol)  # (B, C, F, K)
+            pred = torch.einsum("brf,bcfk->brck", predictors, beta)  # (B, R, C, K)
+            if round_ < rounds - 1:  # unknown cells: this round's predictions
+                filled = pred.reshape(B, R, C * K).gather(2, slot[:, None, :].expand(B, R, n_feat))  # (B, R, F)
+                predictors = torch.where(known_feature, z, F.pad(filled, (0, z.shape[-1] - n_feat)))
+        # leverage of each row in column c's last fit: h_rc = p_r^(-c)^T A_c^-1 p_r^(-c)
+        p_minus = predictors[:, None, :, :] * off[:, :, None, :]  # (B, C, R, F)
+        solved = torch.cholesky_solve(p_minus.transpose(-1, -2), chol)  # (B, C, F, R)
+        leverage = (p_minus.transpose(-1, -2) * solved).sum(-2).transpose(1, 2)  # (B, R, C)
+        loo = y - (y - pred) / (1.0 - leverage).clamp(min=1e-3)[..., None]
+        pred = torch.where(m[..., None] > 0, loo, pred)
+        residual_var = ((y - loo) ** 2 * m[..., None]).sum(1) / n_c.clamp(min=1.0)[..., None]  # (B, C, K)
+        has_predictor = off[:, :, :n_feat].sum(-1) > 0  # (B, C) a feature of another column (not the intercept)
+        available = target & (n_c >= 2) & has_predictor
+        keep = available[:, None, :, None] & slot_used.view(B, 1, C, K)
+        return torch.where(keep, pred, 0.0), available, residual_var.clamp(min=1e-3)
 
 
 def ridge_x0(pred: torch.Tensor, residual_var: torch.Tensor, x_t: torch.Tensor, alpha_bar: torch.Tensor | None):
@@ -94,11 +137,12 @@ def ridge_x0(pred: torch.Tensor, residual_var: torch.Tensor, x_t: torch.Tensor, 
     and x_t = sqrt(abar) x0 + sqrt(1 - abar) eps:
         E[x0 | x_t] = w pred + (1 - w) x_t / sqrt(abar),   w = (1 - abar) / ((1 - abar) + abar s^2),
     the ridge's prediction at high noise, x_t itself at low noise, so sampling keeps its spread.
-    pred, x_t (B, R, C); residual_var (B, C); alpha_bar (B,) or None (then the prediction: the abar = 0 limit).
+    pred, x_t (B, R, C, ...); residual_var (B, C, ...); alpha_bar (B,) or None (then the prediction: the abar = 0
+    limit).
     """
     if alpha_bar is None:
         return pred
-    abar = alpha_bar.float()[:, None, None]  # (B, 1, 1)
-    s2 = residual_var[:, None, :]  # (B, 1, C)
+    abar = alpha_bar.float().view(-1, *[1] * (pred.dim() - 1))  # (B, 1, 1, ...)
+    s2 = residual_var[:, None]  # (B, 1, C, ...)
     denominator = (1.0 - abar) + abar * s2
     return ((1.0 - abar) * pred + abar.sqrt() * s2 * x_t.float()) / denominator

@@ -28,7 +28,8 @@ def _instantiate_group(group: DictConfig | None) -> list[Any]:
 
 def warm_start(model: torch.nn.Module, path: str | Path) -> None:
     """Load denoiser weights from an export (`bundled`: the checkpoint shipped with tabdiff, wherever it is
-    installed); shapes must match the configured model, which may add `ridge_features` to an export without them."""
+    installed); shapes must match the configured model, which may add `ridge_features` to an export without them
+    and choose `ridge_columns`."""
     from tabdiff.inference.checkpoint import BUNDLED_CHECKPOINT, load_exported
 
     path = BUNDLED_CHECKPOINT if str(path) == "bundled" else path
@@ -36,7 +37,12 @@ def warm_start(model: torch.nn.Module, path: str | Path) -> None:
     source = load_exported(path).model
     # a model that adds the ridge feature may start from one without it: the feature's input weights start at 0
     adds_ridge = model.config.ridge_features and not source.config.ridge_features
-    expected = replace(source.config, ridge_features=True) if adds_ridge else source.config
+    # which columns the ridge fits has no weights of its own: the configured model chooses
+    expected = replace(
+        source.config,
+        ridge_features=source.config.ridge_features or adds_ridge,
+        ridge_columns=model.config.ridge_columns,
+    )
     if expected != model.config:
         raise ValueError(
             f"init_from={path}: its model settings {source.config} differ from the config's {model.config}"

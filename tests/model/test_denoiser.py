@@ -13,6 +13,13 @@ K = 16  # n_channels
 ATOL = 1e-5
 
 
+RIDGES = [None, "numeric", "all"]  # no in-context ridge, or its columns (model.ridge_columns)
+
+
+def ridge_settings(ridge: str | None) -> dict[str, Any]:
+    return dict(ridge_features=ridge is not None, ridge_columns=ridge or "numeric")
+
+
 def make_model(seed: int = 0, **overrides: Any) -> TabularDenoiser:
     """A tiny denoiser whose weights are all perturbed away from zero.
 
@@ -110,9 +117,9 @@ def test_any_shape_runs(R: int, C: int) -> None:
     assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("ridge", [False, True])
-def test_padding_does_not_change_real_cells(ridge: bool) -> None:
-    model = make_model(ridge_features=ridge)
+@pytest.mark.parametrize("ridge", RIDGES)
+def test_padding_does_not_change_real_cells(ridge: str | None) -> None:
+    model = make_model(**ridge_settings(ridge))
     a = make_inputs(1, 5, 3, seed=1)
     b = make_inputs(1, 8, 6, seed=2)
     empty = pad_into(make_inputs(1, 2, 2, seed=3), 8, 6)  # a table that is all padding
@@ -147,9 +154,9 @@ def test_unused_channels_are_zero() -> None:
     assert (out[..., :K][unused] == 0).all() and (out[..., K:][unused] == 0).all()
 
 
-@pytest.mark.parametrize("ridge", [False, True])
-def test_row_equivariance(ridge: bool) -> None:
-    model = make_model(ridge_features=ridge)
+@pytest.mark.parametrize("ridge", RIDGES)
+def test_row_equivariance(ridge: str | None) -> None:
+    model = make_model(**ridge_settings(ridge))
     inputs = cat_tables(pad_into(make_inputs(1, 5, 4, seed=5), 7, 4), make_inputs(1, 7, 4, seed=6))
     perm = torch.randperm(7, generator=torch.Generator().manual_seed(0))
     permuted = dict(inputs)
@@ -160,9 +167,9 @@ def test_row_equivariance(ridge: bool) -> None:
     torch.testing.assert_close(out_perm, out[:, perm], atol=ATOL, rtol=0)
 
 
-@pytest.mark.parametrize("ridge", [False, True])
-def test_col_equivariance(ridge: bool) -> None:
-    model = make_model(ridge_features=ridge)
+@pytest.mark.parametrize("ridge", RIDGES)
+def test_col_equivariance(ridge: str | None) -> None:
+    model = make_model(**ridge_settings(ridge))
     inputs = cat_tables(pad_into(make_inputs(1, 5, 4, seed=7), 5, 6), make_inputs(1, 5, 6, seed=8))
     perm = torch.randperm(6, generator=torch.Generator().manual_seed(1))
     permuted = dict(inputs)
@@ -175,15 +182,15 @@ def test_col_equivariance(ridge: bool) -> None:
     torch.testing.assert_close(out_perm, out[:, :, perm], atol=ATOL, rtol=0)
 
 
-@pytest.mark.parametrize("ridge", [False, True])
-def test_gradients_reach_every_parameter(ridge: bool) -> None:
+@pytest.mark.parametrize("ridge", RIDGES)
+def test_gradients_reach_every_parameter(ridge: str | None) -> None:
     """adaLN-Zero: at init only the head gets gradient; after two optimizer steps every parameter does.
 
     Step 1 moves the head (zero-initialised); step 2 moves the adaLN gates (their gradient needs a
     non-zero head); from the third backward on, gradient reaches every sub-layer behind the gates.
     """
     torch.manual_seed(0)
-    config = DenoiserConfig(d_model=16, depth=2, n_heads=2, mlp_ratio=2.0, id_dim=8, ridge_features=ridge)
+    config = DenoiserConfig(d_model=16, depth=2, n_heads=2, mlp_ratio=2.0, id_dim=8, **ridge_settings(ridge))
     model = TabularDenoiser(config).train()
     inputs = cat_tables(pad_into(make_inputs(1, 5, 4, seed=9), 6, 5), make_inputs(1, 6, 5, seed=10))
     target = torch.randn(2, 6, 5, K, generator=torch.Generator().manual_seed(0))
@@ -271,9 +278,9 @@ def test_grad_checkpoint_matches() -> None:
     torch.testing.assert_close(grads[0], grads[1])
 
 
-@pytest.mark.parametrize("ridge", [False, True])
-def test_autocast_bf16(ridge: bool) -> None:
-    model = make_model(ridge_features=ridge)
+@pytest.mark.parametrize("ridge", RIDGES)
+def test_autocast_bf16(ridge: str | None) -> None:
+    model = make_model(**ridge_settings(ridge))
     inputs = make_inputs(2, 6, 4)
     with torch.no_grad():
         ref = run(model, inputs)

@@ -8,6 +8,7 @@ from dataclasses import asdict, replace
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from tabdiff.inference.checkpoint import load_exported
 from tabdiff.model import TabularDenoiser
@@ -28,11 +29,11 @@ def low_rank(rows: int, cols: int, rank: int, seed: int) -> tuple[np.ndarray, np
 
 
 def features(truth: np.ndarray, known: np.ndarray, **kwargs) -> tuple[np.ndarray, np.ndarray]:
-    x = torch.tensor(np.where(known, truth, np.nan), dtype=torch.float32)[None]
+    x = torch.tensor(np.where(known, truth, np.nan), dtype=torch.float32)[None, ..., None]  # (1, R, C, 1)
     pred, available, _ = ridge_features(
         x, torch.tensor(known)[None], torch.ones(1, truth.shape[1], dtype=torch.bool), **kwargs
     )
-    return pred[0].numpy(), available[0].numpy()
+    return pred[0, ..., 0].numpy(), available[0].numpy()
 
 
 def test_one_round_is_the_closed_form() -> None:
@@ -64,7 +65,7 @@ def test_chained_rounds_approach_linear_imputation() -> None:
 
 def test_unavailable_columns_are_zero() -> None:
     """Categorical columns, columns with fewer than 2 known rows and a lone numeric column get no feature."""
-    x = torch.randn(2, 6, 3)
+    x = torch.randn(2, 6, 3, 1)
     known = torch.ones(2, 6, 3, dtype=torch.bool)
     known[0, 1:, 2] = False  # table 0, column 2: one known row
     numeric = torch.tensor([[True, True, True], [True, False, False]])  # table 1: one numeric column
@@ -77,7 +78,7 @@ def test_unavailable_columns_are_zero() -> None:
 @pytest.mark.parametrize("dtype", [torch.bfloat16])
 def test_autocast_keeps_float32(dtype: torch.dtype) -> None:
     truth, known = low_rank(30, 4, 2, seed=2)
-    x = torch.tensor(np.where(known, truth, 0.0), dtype=torch.float32)[None]
+    x = torch.tensor(np.where(known, truth, 0.0), dtype=torch.float32)[None, ..., None]
     args = (x, torch.tensor(known)[None], torch.ones(1, 4, dtype=torch.bool))
     ref, _, _ = ridge_features(*args)
     with torch.autocast("cpu", dtype=dtype):
@@ -131,12 +132,91 @@ def test_open_gate_outputs_the_ridge_on_unknown_numeric_cells(tiny_checkpoint_pa
         opened = model.eval()(x_t, t, **args)
         model.ridge_gate.bias.fill_(-30.0)
         closed = model(x_t, t, **args)
-    pred, available, _ = features_of(x_known[..., 0], known_mask, column_kind == 0)
+    pred, available, _ = features_of(x_known, known_mask, column_kind == 0)
+    pred = pred[..., 0]
     mixed = available[:, None, :] & ~known_mask
     assert mixed.sum() > 10 and (~mixed).sum() > 10
     torch.testing.assert_close(opened[..., 0][mixed], pred[mixed])
     torch.testing.assert_close(opened[..., 0][~mixed], closed[..., 0][~mixed])
     torch.testing.assert_close(opened[..., 1:], closed[..., 1:])
+
+
+def mixed_table(rows: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray]:
+    """Numeric columns 0-2 (normal scores) and a categorical column 3 of 3 categories in channels 0-2 of K = 4, the
+    category the argmax of a linear score of the numeric columns; column 4 numeric, 2 x the category's one-hot plus
+    noise. 30% MCAR. Returns x_known (1, R, 5, 4), known_mask, numeric, categorical, the categories (R,)."""
+    rng = np.random.default_rng(seed)
+    num = rng.standard_normal((rows, 3))
+    category = np.argmax(num @ rng.standard_normal((3, 3)) * 3.0 + 0.3 * rng.standard_normal((rows, 3)), axis=1)
+    x = np.zeros((rows, 5, 4), dtype=np.float32)
+    x[:, :3, 0] = num
+    x[:, 3, :3] = np.where(np.eye(3, dtype=bool)[category], 1.0, -1.0)
+    x[:, 4, 0] = 2.0 * np.array([0.0, 1.0, -1.0])[category] + 0.3 * rng.standard_normal(rows)
+    known = rng.random((rows, 5)) >= 0.3
+    numeric = torch.tensor([[True, True, True, False, True]])
+    return torch.tensor(x)[None], torch.tensor(known)[None], numeric, ~numeric, category
+
+
+def test_all_columns_one_round_is_the_closed_form() -> None:
+    """With categorical columns: each column's channels fitted on the other columns' features and an intercept."""
+    x, known, numeric, categorical, _ = mixed_table(50, seed=3)
+    channel_mask = torch.zeros(1, 5, 4, dtype=torch.bool)
+    channel_mask[0, :, 0] = True
+    channel_mask[0, 3, :3] = True
+    pred, available, _ = ridge_features(x, known, numeric, categorical=categorical, channel_mask=channel_mask, rounds=1)
+    assert available.all()
+    known_np = known[0].numpy()
+    cells = np.where(known_np[..., None], x[0].numpy(), 0.0)  # (R, 5, 4)
+    feature_of = [(0, 0), (1, 0), (2, 0), (3, 0), (3, 1), (3, 2), (4, 0)]  # (column, channel)
+    for j in range(5):
+        others = np.stack([cells[:, c, k] for c, k in feature_of if c != j] + [np.ones(50)], axis=1)
+        rows = known_np[:, j]
+        system = others[rows].T @ others[rows] + (RIDGE_BASE + RIDGE_PER_ROW * rows.sum()) * np.eye(others.shape[1])
+        leverage = np.einsum("ik,kl,il->i", others, np.linalg.inv(system), others)
+        for k in range(3 if j == 3 else 1):
+            fitted = others @ np.linalg.solve(system, others[rows].T @ cells[rows, j, k])
+            expected = np.where(rows, cells[:, j, k] - (cells[:, j, k] - fitted) / (1.0 - leverage), fitted)
+            np.testing.assert_allclose(pred[0, :, j, k].numpy(), expected, atol=1e-4)
+    assert (pred[0, :, 3, 3] == 0).all() and (pred[0, :, :3, 1:] == 0).all()  # unused channels
+
+
+def test_all_columns_classify_and_inform_numeric_columns() -> None:
+    """A category linear in the numeric columns is a linear probability model's to find; a numeric column that
+    depends on the category is predicted from its one-hot channels, which the numeric-only ridge cannot read."""
+    x, known, numeric, categorical, category = mixed_table(400, seed=4)
+    pred, available, _ = ridge_features(x, known, numeric, categorical=categorical)
+    hidden = ~known[0].numpy()
+    accuracy = np.mean(np.argmax(pred[0, :, 3, :3].numpy(), axis=1)[hidden[:, 3]] == category[hidden[:, 3]])
+    assert available.all() and accuracy > 0.85
+    numeric_only, available_numeric, _ = ridge_features(x, known, numeric)
+    assert available_numeric.tolist() == [[True, True, True, False, True]]
+    rows = hidden[:, 4] & ~hidden[:, 3]  # column 4 unknown, its category known
+    truth = x[0, :, 4, 0].numpy()[rows]
+    rmse_all = np.sqrt(np.mean((pred[0, :, 4, 0].numpy()[rows] - truth) ** 2))
+    rmse_numeric = np.sqrt(np.mean((numeric_only[0, :, 4, 0].numpy()[rows] - truth) ** 2))
+    assert rmse_all < 0.5 < rmse_numeric
+
+
+def test_open_gate_with_all_columns_outputs_the_ridge_on_unknown_categorical_cells(tiny_checkpoint_path) -> None:
+    """ridge_columns='all', share 1: an unknown categorical cell's used channels are the ridge's too."""
+    source = load_exported(tiny_checkpoint_path).model
+    model = TabularDenoiser(replace(source.config, ridge_features=True, ridge_columns="all"))
+    warm_start(model, tiny_checkpoint_path)
+    x, known, numeric, categorical, _ = mixed_table(30, seed=5)
+    K = source.config.n_channels
+    x_known = F.pad(x, (0, K - 4))  # (1, R, 5, K)
+    column_kind = categorical.long()
+    channel_mask = torch.zeros(1, 5, K, dtype=torch.bool)
+    channel_mask[..., 0] = True
+    channel_mask[0, 3, :3] = True
+    args = dict(known_mask=known, x_known=x_known, column_kind=column_kind, channel_mask=channel_mask)
+    with torch.no_grad():
+        model.ridge_gate.bias.fill_(30.0)
+        opened = model.eval()(torch.randn_like(x_known), torch.tensor([999]), **args)
+    pred, _, _ = ridge_features(x_known, known, numeric, categorical=categorical, channel_mask=channel_mask)
+    unknown_cat = ~known[0, :, 3]
+    torch.testing.assert_close(opened[0, unknown_cat, 3, :3], pred[0, unknown_cat, 3, :3])
+    torch.testing.assert_close(opened[0, ~known[0], 0], pred[0, ~known[0], 0])
 
 
 def test_ridge_x0_is_the_gaussian_posterior_mean() -> None:
