@@ -6,7 +6,8 @@ across the rows of a column (`attn_between_rows`). There is no positional encodi
 columns are told apart only by random per-column identifiers, so the network is equivariant to row
 order (and to column order when the identifiers move with the columns) and accepts any (R, C).
 With `ridge_features`, a closed-form ridge regression fitted on each table's known cells (model/ridge.py) is one
-more input per cell and, through a learned gate, part of each unknown numeric cell's x0 output.
+more input per numeric cell and, through a learned gate, part of each unknown numeric cell's x0 output (and, with
+`ridge_columns='all'`, each unknown categorical cell's: a linear probability model of its one-hot channels).
 
 The network knows nothing of diffusion schedules: it maps (x_t, t, conditioning) to K outputs per cell
 (what they mean, eps / x0 / v, is the diffusion core's business), plus K variance-interpolation values
@@ -49,7 +50,7 @@ class DenoiserConfig:
     dropout: float = 0.0  # dropout in attention weights, MLP hidden and residual branches
     time_freq_dim: int = 128  # number of sinusoidal timestep features fed to the timestep MLP
     grad_checkpoint: bool = False  # recompute blocks in backward (training only): memory for compute
-    ridge_features: bool = False  # in-context ridge of numeric cells, input and gated x0 (model/ridge.py); x0 only
+    ridge_features: bool = False  # in-context ridge, input and gated x0 output (model/ridge.py); x0 prediction only
     ridge_columns: RidgeColumns = "numeric"  # the ridge's columns: numeric, or all (categorical one-hot channels too)
 
     def __post_init__(self) -> None:
