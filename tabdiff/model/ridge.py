@@ -94,8 +94,13 @@ def ridge_features(
         valid = slot_used.gather(1, slot)  # (B, F)
         col_of = slot // K  # (B, F)
         m = (known_mask & target[:, None, :]).float()  # (B, R, C) rows that fit each column
-        y = torch.where(known_mask[..., None] & slot_used.view(B, 1, C, K), x_known.float(), 0.0)  # (B, R, C, K)
-        z = y.reshape(B, R, C * K).gather(2, slot[:, None, :].expand(B, R, n_feat))  # (B, R, F) known features
+        # targets: only the first k channels any column uses (1 for numeric columns), not all K
+        channels = slot_used.view(B, C, K).any(1).any(0)  # (K,)
+        k = int(channels.int().cumsum(0).argmax()) + 1  # the last used channel's index + 1 (1 when none is used)
+        target_slot = slot_used.view(B, 1, C, K)[..., :k]  # (B, 1, C, k)
+        y = torch.where(known_mask[..., None] & target_slot, x_known[..., :k].float(), 0.0)  # (B, R, C, k)
+        z = torch.where(known_mask[..., None] & slot_used.view(B, 1, C, K), x_known.float(), 0.0)  # (B, R, C, K)
+        z = z.reshape(B, R, C * K).gather(2, slot[:, None, :].expand(B, R, n_feat))  # (B, R, F) known features
         known_feature = known_mask.gather(2, col_of[:, None, :].expand(B, R, n_feat)) & valid[:, None, :]  # (B, R, F)
         off = (col_of[:, None, :] != torch.arange(C, device=device)[None, :, None]) & valid[:, None, :]  # (B, C, F)
         if categorical is not None:  # the intercept: a feature always 1, never dropped
@@ -112,11 +117,12 @@ def ridge_features(
             gram = torch.einsum("brc,brf,brg->bcfg", m, predictors, predictors)
             gram = gram * (off[:, :, :, None] * off[:, :, None, :])
             chol = torch.linalg.cholesky(gram + lam[..., None, None] * eye)  # positive definite: lam >= 1
-            rhs = torch.einsum("brc,brf,brck->bcfk", m, predictors, y) * off[..., None]  # (B, C, F, K)
-            beta = torch.cholesky_solve(rhs, chol)  # (B, C, F, K)
-            pred = torch.einsum("brf,bcfk->brck", predictors, beta)  # (B, R, C, K)
+            rhs = torch.einsum("brc,brf,brck->bcfk", m, predictors, y) * off[..., None]  # (B, C, F, k)
+            beta = torch.cholesky_solve(rhs, chol)  # (B, C, F, k)
+            pred = torch.einsum("brf,bcfk->brck", predictors, beta)  # (B, R, C, k)
             if round_ < rounds - 1:  # unknown cells: this round's predictions
-                filled = pred.reshape(B, R, C * K).gather(2, slot[:, None, :].expand(B, R, n_feat))  # (B, R, F)
+                filled = F.pad(pred, (0, K - k)).reshape(B, R, C * K)
+                filled = filled.gather(2, slot[:, None, :].expand(B, R, n_feat))  # (B, R, F)
                 predictors = torch.where(known_feature, z, F.pad(filled, (0, z.shape[-1] - n_feat)))
         # leverage of each row in column c's last fit: h_rc = p_r^(-c)^T A_c^-1 p_r^(-c)
         p_minus = predictors[:, None, :, :] * off[:, :, None, :]  # (B, C, R, F)
@@ -124,11 +130,12 @@ def ridge_features(
         leverage = (p_minus.transpose(-1, -2) * solved).sum(-2).transpose(1, 2)  # (B, R, C)
         loo = y - (y - pred) / (1.0 - leverage).clamp(min=1e-3)[..., None]
         pred = torch.where(m[..., None] > 0, loo, pred)
-        residual_var = ((y - loo) ** 2 * m[..., None]).sum(1) / n_c.clamp(min=1.0)[..., None]  # (B, C, K)
+        residual_var = ((y - loo) ** 2 * m[..., None]).sum(1) / n_c.clamp(min=1.0)[..., None]  # (B, C, k)
         has_predictor = off[:, :, :n_feat].sum(-1) > 0  # (B, C) a feature of another column (not the intercept)
         available = target & (n_c >= 2) & has_predictor
-        keep = available[:, None, :, None] & slot_used.view(B, 1, C, K)
-        return torch.where(keep, pred, 0.0), available, residual_var.clamp(min=1e-3)
+        pred = F.pad(torch.where(available[:, None, :, None] & target_slot, pred, 0.0), (0, K - k))  # (B, R, C, K)
+        residual_var = F.pad(residual_var.clamp(min=1e-3), (0, K - k), value=1e-3)  # (B, C, K)
+        return pred, available, residual_var
 
 
 def ridge_x0(pred: torch.Tensor, residual_var: torch.Tensor, x_t: torch.Tensor, alpha_bar: torch.Tensor | None):
