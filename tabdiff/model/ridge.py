@@ -98,9 +98,9 @@ def ridge_features(
         channels = slot_used.view(B, C, K).any(1).any(0)  # (K,)
         k = int(channels.int().cumsum(0).argmax()) + 1  # the last used channel's index + 1 (1 when none is used)
         target_slot = slot_used.view(B, 1, C, K)[..., :k]  # (B, 1, C, k)
-        y = torch.where(known_mask[..., None] & target_slot, x_known[..., :k].float(), 0.0)  # (B, R, C, k)
-        z = torch.where(known_mask[..., None] & slot_used.view(B, 1, C, K), x_known.float(), 0.0)  # (B, R, C, K)
-        z = z.reshape(B, R, C * K).gather(2, slot[:, None, :].expand(B, R, n_feat))  # (B, R, F) known features
+        cells = torch.where(known_mask[..., None] & slot_used.view(B, 1, C, K), x_known.float(), 0.0)  # (B, R, C, K)
+        y = cells[..., :k]  # (B, R, C, k) known target channels
+        z = cells.reshape(B, R, C * K).gather(2, slot[:, None, :].expand(B, R, n_feat))  # (B, R, F) known features
         known_feature = known_mask.gather(2, col_of[:, None, :].expand(B, R, n_feat)) & valid[:, None, :]  # (B, R, F)
         off = (col_of[:, None, :] != torch.arange(C, device=device)[None, :, None]) & valid[:, None, :]  # (B, C, F)
         if categorical is not None:  # the intercept: a feature always 1, never dropped
