@@ -22,6 +22,13 @@ from sklearn.utils.validation import check_is_fitted
 from tabdiff.encoding.categorical import sorted_categories
 from tabdiff.inference.aggregate import DrawAggregate
 from tabdiff.inference.base import PARAMETERS_DOC, TabDiffEstimator
+from tabdiff.inference.calibration import (
+    Calibration,
+    apply_temperature,
+    calibration_folds,
+    check_calibration,
+    fit_temperature,
+)
 from tabdiff.inference.frames import align_columns, as_frame, prepare_for_encoder
 
 TARGET = "__tabdiff_target__"  # the target column's name inside the model's table
@@ -74,15 +81,62 @@ class TabDiffPredictor(TabDiffEstimator, ABC):
         return aggregate, np.arange(len(self.train_), len(table))
 
 
+CALIBRATION_DOC = """
+    calibration : "temperature" or None
+        "temperature" (default): `fit` scales the class probabilities by one temperature T (p^(1/T),
+        renormalized; `temperature_`), fitted to out-of-fold predictions of the training rows: up to 1,000 of
+        them in 5 folds, each fold's labels hidden and predicted from the other training rows with the same
+        settings as `predict_proba` (costs about one prediction of those rows). It changes the confidence, not
+        the predicted class. None, fewer than 30 training rows, or adapt_steps > 0 (the adapted model has
+        trained on the labels it would be scored on): T = 1, the model's own probabilities.
+"""
+
+
 class TabDiffClassifier(ClassifierMixin, TabDiffPredictor):
     """Classify in context: y's classes (any hashable labels, at most the checkpoint's max categories).
 
     `predict_proba` averages the class probabilities of n_samples x n_ensemble draws (columns ordered as
-    `classes_`); `predict` is its most probable class. Categories of X that fit never saw are treated as
-    missing (with a warning).
+    `classes_`), calibrated by a temperature fitted on the training rows (`calibration`); `predict` is its most
+    probable class. Categories of X that fit never saw are treated as missing (with a warning).
     """
 
-    __doc__ = (__doc__ or "") + PARAMETERS_DOC
+    __doc__ = (__doc__ or "") + PARAMETERS_DOC + CALIBRATION_DOC
+
+    def __init__(
+        self,
+        checkpoint: object = None,
+        *,
+        sampler: str = "ddim",
+        n_steps: int | None = None,
+        jump_length: int = 10,
+        jump_n_sample: int = 10,
+        n_samples: int = 1,
+        n_ensemble: int = 4,
+        max_rows: int = 512,
+        max_cols: int = 64,
+        context: str = "random",
+        batch_size: int = 8,
+        adapt_steps: int = 0,
+        adapt_lr: float = 1e-3,
+        calibration: Calibration | None = "temperature",
+        non_numeric: str = "error",
+        device: str | None = None,
+        progress: bool = True,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
+        super().__init__(
+            checkpoint, sampler=sampler, n_steps=n_steps, jump_length=jump_length, jump_n_sample=jump_n_sample,
+            n_samples=n_samples, n_ensemble=n_ensemble, max_rows=max_rows, max_cols=max_cols, context=context,
+            batch_size=batch_size, adapt_steps=adapt_steps, adapt_lr=adapt_lr, non_numeric=non_numeric,
+            device=device, progress=progress, random_state=random_state,
+        )  # fmt: skip
+        self.calibration = calibration
+
+    def fit(self, X: pd.DataFrame | np.ndarray, y: object) -> TabDiffClassifier:
+        check_calibration(self.calibration)
+        super().fit(X, y)
+        self.temperature_ = self._fit_temperature()
+        return self
 
     def _target_array(self, y: pd.Series) -> object:
         if ptypes.is_float_dtype(y.dtype):
@@ -95,10 +149,31 @@ class TabDiffClassifier(ClassifierMixin, TabDiffPredictor):
         self.classes_ = _label_array(classes)
         return pd.Categorical(y.to_numpy(dtype=object), categories=pd.Index(_label_array(classes), dtype=object))
 
+    def _fit_temperature(self) -> float:
+        """T from out-of-fold predictions of the training rows (inference/calibration.py); 1 when not calibrating."""
+        if self.calibration is None or self.adapt_steps > 0:
+            return 1.0
+        folds = calibration_folds(len(self.train_), self._rng())
+        if not folds:
+            return 1.0
+        j = self.train_.shape[1] - 1
+        labels = self.train_[TARGET].cat.codes.to_numpy()  # codes in classes_ order, as predict_proba's columns
+        proba = []
+        for fold in folds:
+            table = self.train_.copy()
+            table.iloc[fold, j] = np.nan  # this fold's labels hidden: predicted from the other training rows
+            target = np.zeros(table.shape, dtype=bool)
+            target[fold, j] = True
+            aggregate = self._inpaint(
+                table, target, n_members=self.n_ensemble, n_samples=self.n_samples, desc="tabdiff calibrate"
+            )
+            proba.append(aggregate.probabilities(j, fold))
+        return fit_temperature(np.concatenate(proba), labels[np.concatenate(folds)])
+
     def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """(rows, n_classes) class probabilities, rows summing to 1, columns in `classes_` order."""
         aggregate, rows = self._draws(X, n_members=self.n_ensemble, n_samples=self.n_samples)
-        return aggregate.probabilities(aggregate.target_mask.shape[1] - 1, rows)
+        return apply_temperature(aggregate.probabilities(aggregate.target_mask.shape[1] - 1, rows), self.temperature_)
 
     def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """(rows,) the most probable class of each row."""

@@ -11,6 +11,7 @@ Training modes (DESIGN.md, issue 5):
 
 from __future__ import annotations
 
+import fnmatch
 import math
 from dataclasses import asdict
 from typing import Any, Literal
@@ -43,6 +44,9 @@ class TabDiffusionModule(L.LightningModule):
             (default: the trainer's max_steps), constant after.
         grad_clip is the Trainer's `gradient_clip_val`; EMA is the `ForeachEMA` callback (Lightning's `EMAWeightAveraging`).
         compile: wrap the forward in `torch.compile` (the weights stay in `self.model`).
+        trainable: None = every parameter trains; else glob patterns of parameter names (`model.named_parameters()`,
+            e.g. ["ridge_gate.*"]): only the parameters one of them matches train, the rest are frozen (to teach a
+            pretrained network's new parts to use it, at the cost of a forward and a partial backward).
         seed: with the rank and the global step, seeds each step's timesteps, noise and column ids.
         encoder: the encoder settings the cells were made with (max_categories, clip, n_quantiles), stored
             in checkpoints so that inference encodes user tables the same way.
@@ -63,6 +67,7 @@ class TabDiffusionModule(L.LightningModule):
         decay_steps: int | None = None,
         min_lr_ratio: float = 0.1,
         compile: bool = False,
+        trainable: list[str] | None = None,
         seed: int = 0,
         encoder: dict[str, Any] | None = None,
     ) -> None:
@@ -74,6 +79,8 @@ class TabDiffusionModule(L.LightningModule):
         check_prediction(getattr(model.config, "ridge_features", False), diffusion.prediction, "TabDiffusionModule")
         self.model = model
         self.diffusion = diffusion
+        if trainable is not None:
+            freeze_except(model, list(trainable))
         self.save_hyperparameters(ignore=["model", "diffusion"])
         self._forward = torch.compile(model) if compile else model
 
@@ -141,6 +148,8 @@ class TabDiffusionModule(L.LightningModule):
         hp = self.hparams
         decay, no_decay = [], []
         for name, param in self.model.named_parameters():
+            if not param.requires_grad:
+                continue
             # no weight decay on biases, norms and embeddings (the usual AdamW practice)
             (no_decay if param.ndim < 2 or "embed" in name else decay).append(param)
         optimizer = torch.optim.AdamW(
@@ -153,6 +162,22 @@ class TabDiffusionModule(L.LightningModule):
             optimizer, lambda step: warmup_cosine(step, hp.warmup_steps, total, hp.min_lr_ratio)
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def freeze_except(model: nn.Module, patterns: list[str]) -> None:
+    """Freeze every parameter of `model` whose name no pattern matches (fnmatch globs); ValueError when a pattern
+    matches no parameter (a typo would otherwise freeze the whole network silently)."""
+    if not patterns:
+        raise ValueError("trainable must name at least one parameter pattern (or be null: everything trains)")
+    names = [name for name, _ in model.named_parameters()]
+    for pattern in patterns:
+        if not fnmatch.filter(names, pattern):
+            raise ValueError(
+                f"trainable pattern {pattern!r} matches no parameter of the model; parameter names look like "
+                f"{names[:3]} (see model.named_parameters())"
+            )
+    for name, param in model.named_parameters():
+        param.requires_grad_(any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns))
 
 
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_ratio: float) -> float:
