@@ -77,6 +77,17 @@ def test_the_module_logs_only_on_steps_the_logger_writes():
         assert module._logger_writes_this_step() is expected, (every, step, stop, dev_run)
 
 
+def test_trainable_patterns_train_only_the_named_parameters(tmp_path):
+    start = train(smoke_cfg(tmp_path / "start", "trainer.max_steps=0"))[1]["module"]
+    before = _weights(start)
+    module = train(smoke_cfg(tmp_path / "frozen", "trainer.max_steps=5", "module.lr=3e-3", "module.trainable=[blocks.0.mlp.*]"))[1]["module"]  # fmt: skip
+    after = _weights(module)
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    assert changed and all(name.startswith("blocks.0.mlp.") for name in changed), changed
+    with pytest.raises(ValueError, match="'ridg_gate.\\*' matches no parameter"):
+        TabDiffusionModule(start.model, start.diffusion, trainable=["ridg_gate.*"])
+
+
 def _weights(module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in module.model.state_dict().items()}
 
