@@ -52,6 +52,7 @@ class DenoiserConfig:
     grad_checkpoint: bool = False  # recompute blocks in backward (training only): memory for compute
     ridge_features: bool = False  # in-context ridge, input and gated x0 output (model/ridge.py); x0 prediction only
     ridge_columns: RidgeColumns = "numeric"  # the ridge's columns: numeric, or all (categorical one-hot channels too)
+    ridge_logistic_steps: int = 0  # with ridge_columns=all: 0 = linear probability model, N = logistic (N MM steps)
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
@@ -60,6 +61,8 @@ class DenoiserConfig:
             raise ValueError(f"variance_activation must be 'none' or 'tanh', got {self.variance_activation!r}")
         if self.ridge_columns not in ("numeric", "all"):
             raise ValueError(f"ridge_columns must be 'numeric' or 'all', got {self.ridge_columns!r}")
+        if not isinstance(self.ridge_logistic_steps, int) or self.ridge_logistic_steps < 0:
+            raise ValueError(f"ridge_logistic_steps must be an integer >= 0, got {self.ridge_logistic_steps!r}")
 
     @property
     def n_out(self) -> int:
@@ -210,7 +213,12 @@ class TabularDenoiser(nn.Module):
                 numeric = (column_kind == 0) & channel_mask[..., 0] & real_col  # (B, C)
                 categorical = (column_kind == 1) & real_col if cfg.ridge_columns == "all" else None
                 pred, available, residual_var = ridge_features(
-                    x_known, known, numeric, categorical=categorical, channel_mask=channel_mask
+                    x_known,
+                    known,
+                    numeric,
+                    categorical=categorical,
+                    channel_mask=channel_mask,
+                    logistic_steps=cfg.ridge_logistic_steps,
                 )  # (B, R, C, K), (B, C), (B, C, K)
                 # embedded: numeric cells' prediction and availability (categorical cells' inputs stay as trained)
                 embedded = available & numeric  # (B, C)

@@ -56,6 +56,7 @@ def ridge_features(
     categorical: torch.Tensor | None = None,
     channel_mask: torch.Tensor | None = None,
     rounds: int = ROUNDS,
+    logistic_steps: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """In-context ridge predictions of every numeric (and, with `categorical`, categorical) cell from its row's other
     cells.
@@ -69,6 +70,9 @@ def ridge_features(
             are); None = numeric columns only, no intercept.
         channel_mask: bool (B, C, K) channels each column uses, read for categorical columns; None = all.
         rounds: fits; after each, unknown predictor cells take the round's predictions (chained equations).
+        logistic_steps: 0 = categorical columns' unknown cells get the linear probability model; N > 0 = a
+            multinomial logistic regression on the last round's predictors instead (`logistic_refit`, N steps),
+            2 p - 1 per channel. Known cells keep the linear model's leave-one-out prediction and residual_var.
 
     Returns:
         pred: float32 (B, R, C, K) the prediction (leave-one-out on known cells), 0 where `available` is False and on
@@ -130,12 +134,49 @@ def ridge_features(
         leverage = (p_minus.transpose(-1, -2) * solved).sum(-2).transpose(1, 2)  # (B, R, C)
         loo = y - (y - pred) / (1.0 - leverage).clamp(min=1e-3)[..., None]
         pred = torch.where(m[..., None] > 0, loo, pred)
+        if categorical is not None and logistic_steps > 0:
+            softmax_slot = target_slot & categorical[:, None, :, None]  # (B, 1, C, k) a categorical column's channels
+            logistic = logistic_refit(predictors, m, (y + 1.0) / 2.0, softmax_slot, off, chol, lam, logistic_steps)
+            pred = torch.where(softmax_slot & (m[..., None] == 0), 2.0 * logistic - 1.0, pred)
         residual_var = ((y - loo) ** 2 * m[..., None]).sum(1) / n_c.clamp(min=1.0)[..., None]  # (B, C, k)
         has_predictor = off[:, :, :n_feat].sum(-1) > 0  # (B, C) a feature of another column (not the intercept)
         available = target & (n_c >= 2) & has_predictor
         pred = F.pad(torch.where(available[:, None, :, None] & target_slot, pred, 0.0), (0, K - k))  # (B, R, C, K)
         residual_var = F.pad(residual_var.clamp(min=1e-3), (0, K - k), value=1e-3)  # (B, C, K)
         return pred, available, residual_var
+
+
+def logistic_refit(
+    predictors: torch.Tensor,
+    rows: torch.Tensor,
+    one_hot: torch.Tensor,
+    slot: torch.Tensor,
+    off: torch.Tensor,
+    chol: torch.Tensor,
+    lam: torch.Tensor,
+    steps: int,
+) -> torch.Tensor:
+    """Class probabilities of every row from a multinomial logistic regression per categorical column, fitted on the
+    rows where the column is known by `steps` steps of Boehning's bound (MM) algorithm from beta = 0.
+
+    The softmax's Hessian is bounded by (1/2) X^T X per class, so with the penalty (lam / 4) |beta|^2 each step
+        beta <- beta - 2 (X^T X + lam I)^-1 (X^T (P - Y) + (lam / 2) beta)
+    never increases the penalized log loss, and reuses the ridge's Cholesky factor of X^T X + lam I (the same rows
+    and predictors). predictors (B, R, F); rows (B, R, C) 1.0 where column c is known; one_hot (B, R, C, k) the
+    known channels in {0, 1}; slot (B, 1, C, k) the channels of each column's softmax (no channel: ignored);
+    off (B, C, F) 1.0 for the features column c may use; chol (B, C, F, F); lam (B, C). -> (B, R, C, k)
+    probabilities, 0 off `slot`."""
+    beta = torch.zeros(*chol.shape[:3], one_hot.shape[-1], device=predictors.device)  # (B, C, F, k)
+
+    def probabilities(beta: torch.Tensor) -> torch.Tensor:
+        logits = torch.einsum("brf,bcfk->brck", predictors, beta)
+        return torch.softmax(logits.masked_fill(~slot, -torch.inf), dim=-1).nan_to_num(0.0)  # no slot: 0, not NaN
+
+    for _ in range(steps):
+        residual = torch.where(slot, probabilities(beta) - one_hot, 0.0)  # (B, R, C, k)
+        grad = torch.einsum("brc,brf,brck->bcfk", rows, predictors, residual) * off[..., None]
+        beta = beta - 2.0 * torch.cholesky_solve(grad + 0.5 * lam[..., None, None] * beta, chol)
+    return probabilities(beta)
 
 
 def ridge_x0(pred: torch.Tensor, residual_var: torch.Tensor, x_t: torch.Tensor, alpha_bar: torch.Tensor | None):

@@ -29,7 +29,7 @@ def _instantiate_group(group: DictConfig | None) -> list[Any]:
 def warm_start(model: torch.nn.Module, path: str | Path) -> None:
     """Load denoiser weights from an export (`bundled`: the checkpoint shipped with tabdiff, wherever it is
     installed); shapes must match the configured model, which may add `ridge_features` to an export without them
-    and choose `ridge_columns`."""
+    and choose `ridge_columns` and `ridge_logistic_steps`."""
     from tabdiff.inference.checkpoint import BUNDLED_CHECKPOINT, load_exported
 
     path = BUNDLED_CHECKPOINT if str(path) == "bundled" else path
@@ -37,11 +37,12 @@ def warm_start(model: torch.nn.Module, path: str | Path) -> None:
     source = load_exported(path).model
     # a model that adds the ridge feature may start from one without it: the feature's input weights start at 0
     adds_ridge = model.config.ridge_features and not source.config.ridge_features
-    # which columns the ridge fits has no weights of its own: the configured model chooses
+    # which columns the ridge fits, and how, has no weights of its own: the configured model chooses
     expected = replace(
         source.config,
         ridge_features=source.config.ridge_features or adds_ridge,
         ridge_columns=model.config.ridge_columns,
+        ridge_logistic_steps=model.config.ridge_logistic_steps,
     )
     if expected != model.config:
         raise ValueError(

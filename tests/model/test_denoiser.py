@@ -13,11 +13,12 @@ K = 16  # n_channels
 ATOL = 1e-5
 
 
-RIDGES = [None, "numeric", "all"]  # no in-context ridge, or its columns (model.ridge_columns)
+RIDGES = [None, "numeric", "all", "logistic"]  # no in-context ridge, its columns, or all with logistic categorical fits
 
 
 def ridge_settings(ridge: str | None) -> dict[str, Any]:
-    return dict(ridge_features=ridge is not None, ridge_columns=ridge or "numeric")
+    columns = {None: "numeric", "logistic": "all"}.get(ridge, ridge)
+    return dict(ridge_features=ridge is not None, ridge_columns=columns, ridge_logistic_steps=5 * (ridge == "logistic"))
 
 
 def make_model(seed: int = 0, **overrides: Any) -> TabularDenoiser:

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from tabdiff.inference.checkpoint import load_exported
 from tabdiff.model import TabularDenoiser
-from tabdiff.model.ridge import RIDGE_BASE, RIDGE_PER_ROW, ridge_features, ridge_x0
+from tabdiff.model.ridge import RIDGE_BASE, RIDGE_PER_ROW, logistic_refit, ridge_features, ridge_x0
 from tabdiff.training.export import export_weights, sidecar_path
 from tabdiff.training.train import warm_start
 
@@ -109,6 +109,10 @@ def test_warm_start_adds_the_feature(tiny_checkpoint_path, tmp_path) -> None:
     path = export_weights(with_ridge.state_dict(), config, tmp_path / "ridge.safetensors")
     with pytest.raises(ValueError, match="differ"):
         warm_start(TabularDenoiser(source.config), path)
+    # how the ridge fits (its columns, logistic categorical fits) has no weights: the configured model chooses
+    chosen = TabularDenoiser(replace(with_ridge.config, ridge_columns="all", ridge_logistic_steps=30))
+    warm_start(chosen, path)
+    torch.testing.assert_close(chosen.state_dict(), with_ridge.state_dict())
 
 
 def test_open_gate_outputs_the_ridge_on_unknown_numeric_cells(tiny_checkpoint_path) -> None:
@@ -241,3 +245,57 @@ def test_ridge_needs_an_x0_diffusion() -> None:
     model = TabularDenoiser(DenoiserConfig(d_model=16, depth=1, n_heads=2, id_dim=8, ridge_features=True))
     with pytest.raises(ValueError, match="prediction='x0', got 'eps'"):
         TabDiffusionModule(model, GaussianDiffusion(50, "cosine", prediction="eps"))
+
+
+def test_logistic_refit_reaches_the_penalized_multinomial_fit() -> None:
+    """Boehning's MM steps converge to the L2-penalized multinomial logistic regression (the penalty (lam / 4)
+    |beta|^2 on every coefficient, intercept included, is scikit-learn's C = 2 / lam without fit_intercept)."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    rows, n_feat, k = 120, 4, 3
+    x = np.concatenate([rng.standard_normal((rows, n_feat - 1)), np.ones((rows, 1))], axis=1)
+    labels = np.argmax(x[:, :3] @ rng.standard_normal((3, k)) + rng.gumbel(size=(rows, k)), axis=1)
+    fitted = rng.random(rows) < 0.8  # the rows where the column is known
+    lam = RIDGE_BASE + RIDGE_PER_ROW * fitted.sum()
+    gram = x[fitted].T @ x[fitted] + lam * np.eye(n_feat)
+    chol = torch.linalg.cholesky(torch.tensor(gram, dtype=torch.float32))[None, None]  # (1, 1, F, F)
+    proba = logistic_refit(
+        torch.tensor(x, dtype=torch.float32)[None], torch.tensor(fitted, dtype=torch.float32)[None, :, None],
+        torch.tensor(np.eye(k)[labels], dtype=torch.float32)[None, :, None], torch.ones(1, 1, 1, k, dtype=torch.bool),
+        torch.ones(1, 1, n_feat), chol, torch.tensor([[lam]], dtype=torch.float32), steps=500,
+    )[0, :, 0].numpy()  # fmt: skip
+    reference = LogisticRegression(C=2.0 / lam, fit_intercept=False, tol=1e-10, max_iter=10_000)
+    expected = reference.fit(x[fitted], labels[fitted]).predict_proba(x)
+    np.testing.assert_allclose(proba, expected, atol=2e-3)
+
+
+def test_logistic_steps_classify_where_the_linear_probability_model_masks_a_class() -> None:
+    """Three classes in order along one predictor: the linear probability model's middle class never has the
+    largest score ("masking"), the logistic regression's does. Known cells and numeric columns are unchanged."""
+    rng = np.random.default_rng(3)
+    rows, k = 300, 4
+    x_num = rng.uniform(-1.5, 1.5, rows)
+    label = np.digitize(x_num, [-0.5, 0.5])  # 0, 1, 2
+    cells = np.zeros((rows, 2, k), dtype=np.float32)
+    cells[:, 0, 0] = x_num
+    cells[:, 1, :3] = 2.0 * np.eye(3)[label] - 1.0
+    known = np.ones((rows, 2), dtype=bool)
+    known[rows // 2 :, 1] = False  # the second half's labels are what is predicted
+    channel_mask = torch.tensor([[[True] + [False] * (k - 1), [True, True, True, False]]])
+    args = (torch.tensor(cells)[None], torch.tensor(known)[None], torch.tensor([[True, False]]))
+    kwargs = {"categorical": torch.tensor([[False, True]]), "channel_mask": channel_mask}
+    linear, _, _ = ridge_features(*args, **kwargs)
+    logistic, available, _ = ridge_features(*args, **kwargs, logistic_steps=30)
+    assert available.all()
+    query = ~known[:, 1]
+    accuracy = {
+        name: np.mean(pred[0, query, 1, :3].numpy().argmax(-1) == label[query])
+        for name, pred in (("linear", linear), ("logistic", logistic))
+    }
+    assert accuracy["linear"] < 0.75 and accuracy["logistic"] > 0.9, accuracy
+    p = (logistic[0, query, 1, :3].numpy() + 1.0) / 2.0
+    np.testing.assert_allclose(p.sum(-1), 1.0, atol=1e-5)
+    assert (logistic[0, :, 1, 3] == 0).all()  # an unused channel stays 0
+    torch.testing.assert_close(logistic[0, ~query], linear[0, ~query])  # known cells: the linear leave-one-out
+    torch.testing.assert_close(logistic[..., 0, :], linear[..., 0, :])  # the numeric column
