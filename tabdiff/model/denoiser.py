@@ -7,7 +7,8 @@ columns are told apart only by random per-column identifiers, so the network is 
 order (and to column order when the identifiers move with the columns) and accepts any (R, C).
 With `ridge_features`, a closed-form ridge regression fitted on each table's known cells (model/ridge.py) is one
 more input per numeric cell and, through a learned gate, part of each unknown numeric cell's x0 output (and, with
-`ridge_columns='all'`, each unknown categorical cell's: a linear probability model of its one-hot channels).
+`ridge_columns='all'`, each unknown categorical cell's: a linear probability model of its one-hot channels, or with
+`ridge_logistic_steps` a multinomial logistic regression).
 
 The network knows nothing of diffusion schedules: it maps (x_t, t, conditioning) to K outputs per cell
 (what they mean, eps / x0 / v, is the diffusion core's business), plus K variance-interpolation values

@@ -25,6 +25,11 @@ score and a categorical column's one-hot channels (+1 / -1, 0 when unknown), plu
 all its channels, fitted together (same rows, same predictors). For a categorical column this is a linear probability
 model: E[channel] = 2 P(category) - 1 is exactly the x0 the network predicts for that cell, so the same gate mixes it.
 The categorical columns' one-hot predictors also give numeric targets what a practitioner's one-hot Ridge has.
+A linear probability model masks classes (three classes in order along a predictor: the middle one never scores
+highest), so with `logistic_steps` > 0 a categorical column's unknown cells instead get 2 p - 1 from a multinomial
+logistic regression on the same rows and predictors (`logistic_refit`: Boehning's bound, whose steps reuse the
+ridge's Cholesky factor); held-out tables, 30 steps: classification log loss lower on 6 of 6 tables, categorical
+imputation accuracy 0.703 -> 0.711, about 10% more time (50% on a table of 30 categorical columns).
 Cost per table: rows x cols x features^2 (features = numeric columns + categorical channels).
 """
 
