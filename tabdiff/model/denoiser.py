@@ -27,10 +27,11 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from tabdiff.model.layers import Block, FinalLayer, TimestepEmbedder, key_pad_to_attn_mask
-from tabdiff.model.ridge import ridge_features, ridge_x0
+from tabdiff.model.ridge import precision_share, ridge_features, ridge_x0
 
 VarianceActivation = Literal["none", "tanh"]
 RidgeColumns = Literal["numeric", "all"]
+RidgeShare = Literal["even", "precision"]
 
 RIDGE_GATE_BIAS = 0.0  # the ridge's initial share of an unknown cell's output: one half
 COL_ID_BLOCK = 64  # default column ids are drawn in blocks of this many columns, one seed per block
@@ -54,6 +55,8 @@ class DenoiserConfig:
     ridge_features: bool = False  # in-context ridge, input and gated x0 output (model/ridge.py); x0 prediction only
     ridge_columns: RidgeColumns = "numeric"  # the ridge's columns: numeric, or all (categorical one-hot channels too)
     ridge_logistic_steps: int = 0  # with ridge_columns=all: 0 = linear probability model, N = logistic (N MM steps)
+    ridge_share: RidgeShare = "even"  # the gate's prior: an even share, or the ridge's precision (model/ridge.py)
+    ridge_network_var: float = 0.5  # "precision": the network's assumed error variance, as a share of the column's
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
@@ -62,6 +65,10 @@ class DenoiserConfig:
             raise ValueError(f"variance_activation must be 'none' or 'tanh', got {self.variance_activation!r}")
         if self.ridge_columns not in ("numeric", "all"):
             raise ValueError(f"ridge_columns must be 'numeric' or 'all', got {self.ridge_columns!r}")
+        if self.ridge_share not in ("even", "precision"):
+            raise ValueError(f"ridge_share must be 'even' or 'precision', got {self.ridge_share!r}")
+        if not self.ridge_network_var > 0:
+            raise ValueError(f"ridge_network_var must be > 0, got {self.ridge_network_var!r}")
         if not isinstance(self.ridge_logistic_steps, int) or self.ridge_logistic_steps < 0:
             raise ValueError(f"ridge_logistic_steps must be an integer >= 0, got {self.ridge_logistic_steps!r}")
 
@@ -213,7 +220,7 @@ class TabularDenoiser(nn.Module):
                 real_col = ~col_pad_mask if col_pad_mask is not None else torch.ones_like(column_kind, dtype=torch.bool)
                 numeric = (column_kind == 0) & channel_mask[..., 0] & real_col  # (B, C)
                 categorical = (column_kind == 1) & real_col if cfg.ridge_columns == "all" else None
-                pred, available, residual_var = ridge_features(
+                pred, available, residual_var, unexplained = ridge_features(
                     x_known,
                     known,
                     numeric,
@@ -226,7 +233,12 @@ class TabularDenoiser(nn.Module):
                 feature = torch.stack([pred[..., 0], embedded[:, None, :].expand_as(pred[..., 0]).float()], dim=-1)
                 h = h + self.ridge_proj(feature.to(h.dtype))  # (B, R, C, d)
                 expert = ridge_x0(pred, residual_var, torch.where(used, x_t, 0.0), alpha_bar)  # (B, R, C, K)
-                ridge = (expert, available[:, None, :] & ~known & real_cell)  # mixed into unknown cells' outputs
+                prior = (  # the gate's starting point in logits: even (0), or the ridge's precision share
+                    torch.logit(precision_share(unexplained, cfg.ridge_network_var))
+                    if cfg.ridge_share == "precision"
+                    else torch.zeros_like(unexplained)
+                )  # (B, C)
+                ridge = (expert, available[:, None, :] & ~known & real_cell, prior)  # mixed into unknown cells
         col_embed = self.kind_embed(column_kind) + self.col_id_proj(col_ids.to(h.dtype))  # (B, C, d)
         h = h + col_embed[:, None]  # broadcast over rows
 
@@ -247,8 +259,9 @@ class TabularDenoiser(nn.Module):
         if ridge is not None:
             # the mean part of an unknown cell: (1 - a) x the network's + a x the ridge's x0 estimate, the share a
             # gated by the cell's final hidden state (an x0 output; the loader refuses other predictions)
-            pred, mixed = ridge
-            share = torch.sigmoid(self.ridge_gate(F.layer_norm(h, (h.shape[-1],))))  # (B, R, C, 1)
+            pred, mixed, prior = ridge
+            gate = self.ridge_gate(F.layer_norm(h, (h.shape[-1],)))  # (B, R, C, 1)
+            share = torch.sigmoid(gate + prior[:, None, :, None].to(gate.dtype))
             share = torch.where(mixed[..., None], share, 0.0).to(out.dtype)
             mean_part = (1.0 - share) * out[..., :K] + share * pred.to(out.dtype)
             out = torch.cat([mean_part, out[..., K:]], dim=-1)

@@ -30,10 +30,18 @@ highest), so with `logistic_steps` > 0 a categorical column's unknown cells inst
 logistic regression on the same rows and predictors (`logistic_refit`: Boehning's bound, whose steps reuse the
 ridge's Cholesky factor); held-out tables, 30 steps: classification log loss lower on 6 of 6 tables, categorical
 imputation accuracy 0.703 -> 0.711, about 10% more time (50% on a table of 30 categorical columns).
+
+How much of an unknown cell's output is the ridge's: the denoiser's gate starts from an even share, or with
+`ridge_share='precision'` from `precision_share`, v / (v + u): u = `unexplained`, the share of the column's variance
+the ridge's leave-one-out predictions leave, against an assumed share v for the network. Where a column is nearly
+linear in the others (u small, as in a low-rank table) the output is nearly the ridge's; where the ridge explains
+little the network's.
 Cost per table: rows x cols x features^2 (features = numeric columns + categorical channels).
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -41,6 +49,15 @@ import torch.nn.functional as F
 RIDGE_BASE = 1.0  # lam_j's floor: a handful of rows never gives a wild fit
 RIDGE_PER_ROW = 0.01  # lam_j's growth with the rows that fit it (a 1% shrinkage of the normal scores' Gram matrix)
 ROUNDS = 3  # chained fits (rank-3 256 x 16 table, 30% MCAR: nRMSE 0.35 / 0.22 / 0.17 after 1 / 2 / 3; MICE 0.13)
+
+
+class RidgeFit(NamedTuple):
+    """What `ridge_features` returns (module docstring)."""
+
+    pred: torch.Tensor  # (B, R, C, K) the prediction (leave-one-out on known cells), 0 where not available
+    available: torch.Tensor  # (B, C) bool: predicted columns
+    residual_var: torch.Tensor  # (B, C, K) mean squared leave-one-out residual per channel (>= 1e-3)
+    unexplained: torch.Tensor  # (B, C) share of the column's variance its leave-one-out predictions leave (1 - R^2)
 
 
 def check_prediction(ridge_features: bool, prediction: str, source: str) -> None:
@@ -62,7 +79,7 @@ def ridge_features(
     channel_mask: torch.Tensor | None = None,
     rounds: int = ROUNDS,
     logistic_steps: int = 0,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> RidgeFit:
     """In-context ridge predictions of every numeric (and, with `categorical`, categorical) cell from its row's other
     cells.
 
@@ -79,11 +96,14 @@ def ridge_features(
             multinomial logistic regression on the last round's predictors instead (`logistic_refit`, N steps),
             2 p - 1 per channel. Known cells keep the linear model's leave-one-out prediction and residual_var.
 
-    Returns:
+    Returns a `RidgeFit`:
         pred: float32 (B, R, C, K) the prediction (leave-one-out on known cells), 0 where `available` is False and on
             unused channels.
         available: bool (B, C) predicted columns with >= 2 known rows and a cell of another column to predict from.
         residual_var: float32 (B, C, K) mean squared leave-one-out residual over each column's known cells (>= 1e-3).
+        unexplained: float32 (B, C) sum over the column's channels of residual_var / sum of the known cells'
+            variance: 1 - the leave-one-out R^2 (in [1e-3, 4]; 1 where not available). How far to trust the column's
+            predictions (`precision_share`).
     """
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
@@ -143,12 +163,18 @@ def ridge_features(
             softmax_slot = target_slot & categorical[:, None, :, None]  # (B, 1, C, k) a categorical column's channels
             logistic = logistic_refit(predictors, m, (y + 1.0) / 2.0, softmax_slot, off, chol, lam, logistic_steps)
             pred = torch.where(softmax_slot & (m[..., None] == 0), 2.0 * logistic - 1.0, pred)
-        residual_var = ((y - loo) ** 2 * m[..., None]).sum(1) / n_c.clamp(min=1.0)[..., None]  # (B, C, k)
+        rows = n_c.clamp(min=1.0)[..., None]  # (B, C, 1)
+        residual_var = ((y - loo) ** 2 * m[..., None]).sum(1) / rows  # (B, C, k)
+        mean_y = (y * m[..., None]).sum(1) / rows
+        variance = ((y**2 * m[..., None]).sum(1) / rows - mean_y**2).clamp(min=0.0)  # (B, C, k) the known cells'
+        on = target_slot[:, 0].float()  # (B, C, k) each column's channels
+        unexplained = (residual_var * on).sum(-1) / (variance * on).sum(-1).clamp(min=1e-6)  # (B, C)
         has_predictor = off[:, :, :n_feat].sum(-1) > 0  # (B, C) a feature of another column (not the intercept)
         available = target & (n_c >= 2) & has_predictor
         pred = F.pad(torch.where(available[:, None, :, None] & target_slot, pred, 0.0), (0, K - k))  # (B, R, C, K)
         residual_var = F.pad(residual_var.clamp(min=1e-3), (0, K - k), value=1e-3)  # (B, C, K)
-        return pred, available, residual_var
+        unexplained = torch.where(available, unexplained.clamp(1e-3, 4.0), 1.0)
+        return RidgeFit(pred, available, residual_var, unexplained)
 
 
 def logistic_refit(
@@ -182,6 +208,14 @@ def logistic_refit(
         grad = torch.einsum("brc,brf,brck->bcfk", rows, predictors, residual) * off[..., None]
         beta = beta - 2.0 * torch.cholesky_solve(grad + 0.5 * lam[..., None, None] * beta, chol)
     return probabilities(beta)
+
+
+def precision_share(unexplained: torch.Tensor, network_var: float) -> torch.Tensor:
+    """(B, C) the ridge's share of an unknown cell's output when the two estimates are weighted by their precision:
+    v / (v + u), with u the ridge's `unexplained` variance share (1 - its leave-one-out R^2) and v the network's
+    assumed one (`network_var`). 1/2 where the ridge explains 1 - v of the column; towards 1 where it explains nearly
+    all (a low-rank table), towards 0 where it explains nothing."""
+    return network_var / (network_var + unexplained)
 
 
 def ridge_x0(pred: torch.Tensor, residual_var: torch.Tensor, x_t: torch.Tensor, alpha_bar: torch.Tensor | None):

@@ -29,7 +29,8 @@ def _instantiate_group(group: DictConfig | None) -> list[Any]:
 def warm_start(model: torch.nn.Module, path: str | Path) -> None:
     """Load denoiser weights from an export (`bundled`: the checkpoint shipped with tabdiff, wherever it is
     installed); shapes must match the configured model, which may add `ridge_features` to an export without them
-    and choose `ridge_columns` and `ridge_logistic_steps`."""
+    and choose how the ridge fits and mixes (`ridge_columns`, `ridge_logistic_steps`, `ridge_share`,
+    `ridge_network_var`)."""
     from tabdiff.inference.checkpoint import BUNDLED_CHECKPOINT, load_exported
 
     path = BUNDLED_CHECKPOINT if str(path) == "bundled" else path
@@ -43,6 +44,8 @@ def warm_start(model: torch.nn.Module, path: str | Path) -> None:
         ridge_features=source.config.ridge_features or adds_ridge,
         ridge_columns=model.config.ridge_columns,
         ridge_logistic_steps=model.config.ridge_logistic_steps,
+        ridge_share=model.config.ridge_share,
+        ridge_network_var=model.config.ridge_network_var,
     )
     if expected != model.config:
         raise ValueError(

@@ -13,12 +13,17 @@ K = 16  # n_channels
 ATOL = 1e-5
 
 
-RIDGES = [None, "numeric", "all", "logistic"]  # no in-context ridge, its columns, or all with logistic categorical fits
+RIDGES = [None, "numeric", "all", "logistic", "precision"]  # no ridge, its columns, logistic fits, precision share
 
 
 def ridge_settings(ridge: str | None) -> dict[str, Any]:
-    columns = {None: "numeric", "logistic": "all"}.get(ridge, ridge)
-    return dict(ridge_features=ridge is not None, ridge_columns=columns, ridge_logistic_steps=5 * (ridge == "logistic"))
+    columns = {None: "numeric", "logistic": "all", "precision": "all"}.get(ridge, ridge)
+    return dict(
+        ridge_features=ridge is not None,
+        ridge_columns=columns,
+        ridge_logistic_steps=5 * (ridge in ("logistic", "precision")),
+        ridge_share="precision" if ridge == "precision" else "even",
+    )
 
 
 def make_model(seed: int = 0, **overrides: Any) -> TabularDenoiser:

@@ -30,7 +30,7 @@ def low_rank(rows: int, cols: int, rank: int, seed: int) -> tuple[np.ndarray, np
 
 def features(truth: np.ndarray, known: np.ndarray, **kwargs) -> tuple[np.ndarray, np.ndarray]:
     x = torch.tensor(np.where(known, truth, np.nan), dtype=torch.float32)[None, ..., None]  # (1, R, C, 1)
-    pred, available, _ = ridge_features(
+    pred, available, *_ = ridge_features(
         x, torch.tensor(known)[None], torch.ones(1, truth.shape[1], dtype=torch.bool), **kwargs
     )
     return pred[0, ..., 0].numpy(), available[0].numpy()
@@ -69,7 +69,7 @@ def test_unavailable_columns_are_zero() -> None:
     known = torch.ones(2, 6, 3, dtype=torch.bool)
     known[0, 1:, 2] = False  # table 0, column 2: one known row
     numeric = torch.tensor([[True, True, True], [True, False, False]])  # table 1: one numeric column
-    pred, available, _ = ridge_features(x, known, numeric)
+    pred, available, *_ = ridge_features(x, known, numeric)
     assert available.tolist() == [[True, True, False], [False, False, False]]
     assert (pred[0, :, 2] == 0).all() and (pred[1] == 0).all()
     assert pred[0, :, :2].abs().sum() > 0
@@ -80,9 +80,9 @@ def test_autocast_keeps_float32(dtype: torch.dtype) -> None:
     truth, known = low_rank(30, 4, 2, seed=2)
     x = torch.tensor(np.where(known, truth, 0.0), dtype=torch.float32)[None, ..., None]
     args = (x, torch.tensor(known)[None], torch.ones(1, 4, dtype=torch.bool))
-    ref, _, _ = ridge_features(*args)
+    ref, *_ = ridge_features(*args)
     with torch.autocast("cpu", dtype=dtype):
-        out, _, _ = ridge_features(*args)
+        out, *_ = ridge_features(*args)
     assert out.dtype == torch.float32
     torch.testing.assert_close(out, ref)
 
@@ -136,7 +136,7 @@ def test_open_gate_outputs_the_ridge_on_unknown_numeric_cells(tiny_checkpoint_pa
         opened = model.eval()(x_t, t, **args)
         model.ridge_gate.bias.fill_(-30.0)
         closed = model(x_t, t, **args)
-    pred, available, _ = features_of(x_known, known_mask, column_kind == 0)
+    pred, available, *_ = features_of(x_known, known_mask, column_kind == 0)
     pred = pred[..., 0]
     mixed = available[:, None, :] & ~known_mask
     assert mixed.sum() > 10 and (~mixed).sum() > 10
@@ -167,7 +167,9 @@ def test_all_columns_one_round_is_the_closed_form() -> None:
     channel_mask = torch.zeros(1, 5, 4, dtype=torch.bool)
     channel_mask[0, :, 0] = True
     channel_mask[0, 3, :3] = True
-    pred, available, _ = ridge_features(x, known, numeric, categorical=categorical, channel_mask=channel_mask, rounds=1)
+    pred, available, *_ = ridge_features(
+        x, known, numeric, categorical=categorical, channel_mask=channel_mask, rounds=1
+    )
     assert available.all()
     known_np = known[0].numpy()
     cells = np.where(known_np[..., None], x[0].numpy(), 0.0)  # (R, 5, 4)
@@ -188,11 +190,11 @@ def test_all_columns_classify_and_inform_numeric_columns() -> None:
     """A category linear in the numeric columns is a linear probability model's to find; a numeric column that
     depends on the category is predicted from its one-hot channels, which the numeric-only ridge cannot read."""
     x, known, numeric, categorical, category = mixed_table(400, seed=4)
-    pred, available, _ = ridge_features(x, known, numeric, categorical=categorical)
+    pred, available, *_ = ridge_features(x, known, numeric, categorical=categorical)
     hidden = ~known[0].numpy()
     accuracy = np.mean(np.argmax(pred[0, :, 3, :3].numpy(), axis=1)[hidden[:, 3]] == category[hidden[:, 3]])
     assert available.all() and accuracy > 0.85
-    numeric_only, available_numeric, _ = ridge_features(x, known, numeric)
+    numeric_only, available_numeric, *_ = ridge_features(x, known, numeric)
     assert available_numeric.tolist() == [[True, True, True, False, True]]
     rows = hidden[:, 4] & ~hidden[:, 3]  # column 4 unknown, its category known
     truth = x[0, :, 4, 0].numpy()[rows]
@@ -217,7 +219,7 @@ def test_open_gate_with_all_columns_outputs_the_ridge_on_unknown_categorical_cel
     with torch.no_grad():
         model.ridge_gate.bias.fill_(30.0)
         opened = model.eval()(torch.randn_like(x_known), torch.tensor([999]), **args)
-    pred, _, _ = ridge_features(x_known, known, numeric, categorical=categorical, channel_mask=channel_mask)
+    pred, *_ = ridge_features(x_known, known, numeric, categorical=categorical, channel_mask=channel_mask)
     unknown_cat = ~known[0, :, 3]
     torch.testing.assert_close(opened[0, unknown_cat, 3, :3], pred[0, unknown_cat, 3, :3])
     torch.testing.assert_close(opened[0, ~known[0], 0], pred[0, ~known[0], 0])
@@ -285,8 +287,8 @@ def test_logistic_steps_classify_where_the_linear_probability_model_masks_a_clas
     channel_mask = torch.tensor([[[True] + [False] * (k - 1), [True, True, True, False]]])
     args = (torch.tensor(cells)[None], torch.tensor(known)[None], torch.tensor([[True, False]]))
     kwargs = {"categorical": torch.tensor([[False, True]]), "channel_mask": channel_mask}
-    linear, _, _ = ridge_features(*args, **kwargs)
-    logistic, available, _ = ridge_features(*args, **kwargs, logistic_steps=30)
+    linear, *_ = ridge_features(*args, **kwargs)
+    logistic, available, *_ = ridge_features(*args, **kwargs, logistic_steps=30)
     assert available.all()
     query = ~known[:, 1]
     accuracy = {
@@ -299,3 +301,50 @@ def test_logistic_steps_classify_where_the_linear_probability_model_masks_a_clas
     assert (logistic[0, :, 1, 3] == 0).all()  # an unused channel stays 0
     torch.testing.assert_close(logistic[0, ~query], linear[0, ~query])  # known cells: the linear leave-one-out
     torch.testing.assert_close(logistic[..., 0, :], linear[..., 0, :])  # the numeric column
+
+
+def test_unexplained_is_one_minus_the_leave_one_out_r2() -> None:
+    """A column the others determine leaves ~0 of its variance; an independent one ~1; the closed form per column."""
+    rng = np.random.default_rng(4)
+    rows = 400
+    a, b, noise = rng.standard_normal(rows), rng.standard_normal(rows), rng.standard_normal(rows)
+    truth = np.stack([a, b, a + b + 0.05 * rng.standard_normal(rows), noise], axis=1)
+    known = rng.random(truth.shape) >= 0.2
+    x = torch.tensor(np.where(known, truth, np.nan), dtype=torch.float32)[None, ..., None]
+    fit = ridge_features(x, torch.tensor(known)[None], torch.ones(1, 4, dtype=torch.bool))
+    unexplained = fit.unexplained[0].numpy()
+    assert unexplained[2] < 0.05 and 0.9 < unexplained[3] < 1.2, unexplained
+    for j in range(4):
+        y = truth[known[:, j], j]
+        expected = fit.residual_var[0, j, 0].item() / y.var()
+        assert unexplained[j] == pytest.approx(expected, rel=1e-4)
+
+
+def test_precision_share_weights_the_ridge_by_its_r2(tiny_checkpoint_path) -> None:
+    """ridge_share='precision' with the gate at its initial state: an unknown cell's output is (1 - a) x the
+    network's + a x the ridge's, a = v / (v + unexplained) per column; 'even' is a = 1/2."""
+    source = load_exported(tiny_checkpoint_path).model
+    config = replace(source.config, ridge_features=True, ridge_share="precision", ridge_network_var=0.3)
+    model = TabularDenoiser(config)
+    warm_start(model, tiny_checkpoint_path)
+    gen = torch.Generator().manual_seed(2)
+    B, R, C, K = 2, 24, 4, 16
+    base = torch.randn(B, R, 2, generator=gen)
+    x_known = torch.zeros(B, R, C, K)
+    x_known[..., 0] = torch.stack([base[..., 0], base[..., 1], base.sum(-1), torch.randn(B, R, generator=gen)], -1)
+    known_mask = torch.rand(B, R, C, generator=gen) < 0.7
+    x_t, t = torch.randn(B, R, C, K, generator=gen), torch.tensor([999, 999])
+    args = dict(known_mask=known_mask, x_known=x_known)
+    with torch.no_grad():
+        mixed_out = model.eval()(x_t, t, **args)[..., 0]
+        model.ridge_gate.bias.fill_(-30.0)
+        network = model(x_t, t, **args)[..., 0]
+        model.ridge_gate.bias.fill_(30.0)
+        ridge = model(x_t, t, **args)[..., 0]
+    fit = ridge_features(x_known, known_mask, torch.ones(B, C, dtype=torch.bool))
+    share = (0.3 / (0.3 + fit.unexplained))[:, None, :].expand(B, R, C)
+    unknown = ~known_mask & fit.available[:, None, :]
+    expected = (1 - share) * network + share * ridge
+    torch.testing.assert_close(mixed_out[unknown], expected[unknown], atol=1e-4, rtol=1e-4)
+    assert share[unknown].min() < 0.3 < 0.7 < share[unknown].max()  # the noise column vs the determined one
+    torch.testing.assert_close(mixed_out[~unknown], network[~unknown])
