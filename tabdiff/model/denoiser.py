@@ -227,7 +227,7 @@ class TabularDenoiser(nn.Module):
                     categorical=categorical,
                     channel_mask=channel_mask,
                     logistic_steps=cfg.ridge_logistic_steps,
-                )  # (B, R, C, K), (B, C), (B, C, K)
+                )  # (B, R, C, K), (B, C), (B, C, K), (B, C)
                 # embedded: numeric cells' prediction and availability (categorical cells' inputs stay as trained)
                 embedded = available & numeric  # (B, C)
                 feature = torch.stack([pred[..., 0], embedded[:, None, :].expand_as(pred[..., 0]).float()], dim=-1)
@@ -258,7 +258,8 @@ class TabularDenoiser(nn.Module):
         out = self.final(h, c)  # (B, R, C, n_out)
         if ridge is not None:
             # the mean part of an unknown cell: (1 - a) x the network's + a x the ridge's x0 estimate, the share a
-            # gated by the cell's final hidden state (an x0 output; the loader refuses other predictions)
+            # gated by the cell's final hidden state from the column's prior logit (an x0 output; the loader refuses
+            # other predictions)
             pred, mixed, prior = ridge
             gate = self.ridge_gate(F.layer_norm(h, (h.shape[-1],)))  # (B, R, C, 1)
             share = torch.sigmoid(gate + prior[:, None, :, None].to(gate.dtype))
