@@ -159,7 +159,7 @@ def ridge_features(
         leverage = (p_minus.transpose(-1, -2) * solved).sum(-2).transpose(1, 2)  # (B, R, C)
         loo = y - (y - pred) / (1.0 - leverage).clamp(min=1e-3)[..., None]
         pred = torch.where(m[..., None] > 0, loo, pred)
-        if categorical is not None and logistic_steps > 0:
+        if categorical is not None and logistic_steps > 0 and bool(categorical.any()):  # else nothing to refit
             softmax_slot = target_slot & categorical[:, None, :, None]  # (B, 1, C, k) a categorical column's channels
             logistic = logistic_refit(predictors, m, (y + 1.0) / 2.0, softmax_slot, off, chol, lam, logistic_steps)
             pred = torch.where(softmax_slot & (m[..., None] == 0), 2.0 * logistic - 1.0, pred)
