@@ -50,6 +50,7 @@ class TabDiffSetting:
     rounds: int = 2  # generation only: TabDiffGenerator's regeneration rounds (start="rows")
     blend: tuple[str, ...] = ()  # imputation only: classical imputers blended with the model (TabDiffImputer's `blend`)
     blend_holdout: float = 0.1  # imputation only: share of known numeric cells hidden to fit the blend's weights
+    draw_centre: str = "point"  # imputation draws only: TabDiffImputer's `draw_centre` ("point" or "draws")
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[\w.+=,\-\[\]]+", self.name):
@@ -58,7 +59,11 @@ class TabDiffSetting:
 
     def estimator_kwargs(self) -> dict:
         """Arguments every estimator takes (the imputation-only and generation-only ones left out)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("name", "rounds", "blend", "blend_holdout")}
+        return {
+            k: v
+            for k, v in asdict(self).items()
+            if k not in ("name", "rounds", "blend", "blend_holdout", "draw_centre")
+        }
 
     def denoiser_calls(self) -> int:
         """Denoiser calls per sub-table and draw (RePaint's jumps included), for labels and plots."""
@@ -130,7 +135,7 @@ def tabdiff_sample(
     """n imputations of the task's table (`TabDiffImputer.sample`: each draw its own ensemble plan and noise)."""
     imputer = _estimators().TabDiffImputer(
         checkpoint=checkpoint, **setting.estimator_kwargs(), blend=setting.blend, blend_holdout=setting.blend_holdout,
-        device=device, progress=False, random_state=seed,
+        draw_centre=setting.draw_centre, device=device, progress=False, random_state=seed,
     )  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the one-step-ddim note: scored as it is

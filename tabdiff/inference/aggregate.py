@@ -10,6 +10,8 @@ probabilities.
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 
 from tabdiff.encoding import ColumnKind, TableEncoder
@@ -124,3 +126,43 @@ class DrawAggregate:
         u = self.rng.random(len(proba))[:, None]
         codes = (np.cumsum(proba, axis=1) < u).sum(axis=1)
         return np.minimum(codes, proba.shape[1] - 1).astype(np.float64)
+
+
+def centre_draws(draws: np.ndarray, centre: np.ndarray, low: float, high: float) -> np.ndarray:
+    """(n, cells) draws (n >= 2) moved onto `centre` (cells,): centre + sqrt(n / (n - 1)) x (draw - the draws'
+    mean), clipped into [low, high].
+
+    The deviations of n independent draws from their own mean have variance (n - 1) / n times the draws', so the
+    factor restores the spread; the draws' mean then equals `centre` wherever nothing is clipped. Used where a
+    better point estimate than the draws' mean is at hand (the one-pass estimate the model was trained for)."""
+    n = draws.shape[0]
+    if n < 2:
+        raise ValueError(f"centring needs at least 2 draws, got {n}")
+    deviation = draws - draws.mean(axis=0, keepdims=True)
+    return np.clip(centre[None, :] + np.sqrt(n / (n - 1)) * deviation, low, high)
+
+
+DRAW_CENTRES = ("point", "draws")
+DRAW_CENTRE_DOC = """
+    draw_centre : "point" or "draws"
+        Where the numeric draws of a cell are centred (n >= 2 draws, with a sampler that draws: not one-step
+        "ddim"). "point": on the one-pass point estimate (one-step DDIM with n_ensemble members, what the default
+        settings fill in), each draw keeping its deviation from the n draws' mean, widened by sqrt(n / (n - 1))
+        (deviations from a mean of n draws are that much narrower than the draws), clipped into the column's
+        observed range (`centre_draws`); costs one one-pass run. The multi-step sampler's draws spread as the
+        predictive distribution does, but their mean errs more than the one-pass point the model was trained for.
+        "draws": the sampler's draws as they are.
+{default}
+"""
+
+
+def draw_centre_doc(default: str) -> str:
+    """DRAW_CENTRE_DOC with an estimator's own sentence on its default, wrapped as the rest."""
+    return DRAW_CENTRE_DOC.format(
+        default=textwrap.fill(default, 112, initial_indent=" " * 8, subsequent_indent=" " * 8)
+    )
+
+
+def check_draw_centre(draw_centre: object) -> None:
+    if draw_centre not in DRAW_CENTRES:
+        raise ValueError(f"draw_centre must be one of {list(DRAW_CENTRES)}, got {draw_centre!r}")

@@ -214,10 +214,13 @@ class TabDiffEstimator(BaseEstimator):
         allowed: dict[int, np.ndarray] | None = None,
         desc: str = "tabdiff",
         plan: Planner | None = None,
+        sampler: SamplerSettings | None = None,
     ) -> DrawAggregate:
         """Encode `table` (target cells missing), inpaint the target cells n_members * n_samples times
-        (sub-tables from `plan`, default `plan_tables` within the estimator's limits)."""
+        (sub-tables from `plan`, default `plan_tables` within the estimator's limits; `sampler` overrides the
+        estimator's sampler settings)."""
         settings, limits = self._settings()
+        settings = sampler or settings
         rng = self._rng()
         encoded = self.encoder_.transform(table)
         rare = {}
@@ -240,10 +243,14 @@ class TabDiffEstimator(BaseEstimator):
         aggregate.check_complete()
         return aggregate
 
+    def _draws_are_point_estimates(self) -> bool:
+        """One-step DDIM gives the model's conditional-mean estimate, not a draw."""
+        settings, _ = self._settings()
+        return settings.sampler == "ddim" and settings.n_steps == 1
+
     def _warn_if_mean_draws(self) -> None:
         """One-step DDIM gives the model's conditional-mean estimate, not a draw: say so where draws matter."""
-        settings, _ = self._settings()
-        if settings.sampler == "ddim" and settings.n_steps == 1:
+        if self._draws_are_point_estimates():
             warnings.warn(
                 "with sampler='ddim' and n_steps=1 each numeric draw is the model's one-pass estimate of the "
                 "conditional mean, so the spread over draws reflects the ensemble (context rows, column ids), not "

@@ -20,7 +20,7 @@ from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.validation import check_is_fitted
 
 from tabdiff.encoding.categorical import sorted_categories
-from tabdiff.inference.aggregate import DrawAggregate
+from tabdiff.inference.aggregate import DrawAggregate, centre_draws, check_draw_centre, draw_centre_doc
 from tabdiff.inference.base import PARAMETERS_DOC, TabDiffEstimator
 from tabdiff.inference.calibration import (
     Calibration,
@@ -29,6 +29,7 @@ from tabdiff.inference.calibration import (
     check_calibration,
     fit_temperature,
 )
+from tabdiff.inference.engine import SamplerSettings
 from tabdiff.inference.frames import align_columns, as_frame, prepare_for_encoder
 
 TARGET = "__tabdiff_target__"  # the target column's name inside the model's table
@@ -62,9 +63,11 @@ class TabDiffPredictor(TabDiffEstimator, ABC):
         """The target column as the encoder should see it (categories for a classifier, floats for a regressor)."""
 
     def _draws(
-        self, X: object, *, n_members: int, n_samples: int, keep_draws: bool = False
-    ) -> tuple[DrawAggregate, np.ndarray]:
-        """Inpaint the target of X's rows; returns the aggregate and X's row positions in the model's table."""
+        self, X: object, *, n_members: int, n_samples: int, keep_draws: bool = False,
+        sampler: SamplerSettings | None = None,
+    ) -> tuple[DrawAggregate, np.ndarray]:  # fmt: skip
+        """Inpaint the target of X's rows (`sampler` overrides the estimator's settings); returns the aggregate and
+        X's row positions in the model's table."""
         check_is_fitted(self)
         frame, kind = as_frame(X)
         if kind != self.input_kind_:
@@ -76,8 +79,9 @@ class TabDiffPredictor(TabDiffEstimator, ABC):
         target = np.zeros(table.shape, dtype=bool)
         target[len(self.train_) :, -1] = True
         aggregate = self._inpaint(
-            table, target, n_members=n_members, n_samples=n_samples, keep_draws=keep_draws, desc="tabdiff predict"
-        )
+            table, target, n_members=n_members, n_samples=n_samples, keep_draws=keep_draws, desc="tabdiff predict",
+            sampler=sampler,
+        )  # fmt: skip
         return aggregate, np.arange(len(self.train_), len(table))
 
 
@@ -190,7 +194,49 @@ class TabDiffRegressor(RegressorMixin, TabDiffPredictor):
     model's conditional-mean estimate (a warning says so): use sampler="conditional" for intervals.
     """
 
-    __doc__ = (__doc__ or "") + PARAMETERS_DOC
+    __doc__ = (
+        (__doc__ or "")
+        + PARAMETERS_DOC
+        + draw_centre_doc(
+            'Default "draws": on the held-out regression tables (conditional sampler, 20 steps, 3 seeds) '
+            '80% intervals cover a median 0.814 of test targets with "draws" and 0.857 with "point", whose '
+            "narrower error the draws' spread does not account for."
+        )
+    )
+
+    def __init__(
+        self,
+        checkpoint: object = None,
+        *,
+        sampler: str = "ddim",
+        n_steps: int | None = None,
+        jump_length: int = 10,
+        jump_n_sample: int = 10,
+        n_samples: int = 1,
+        n_ensemble: int = 4,
+        max_rows: int = 512,
+        max_cols: int = 64,
+        context: str = "random",
+        batch_size: int = 8,
+        adapt_steps: int = 0,
+        adapt_lr: float = 1e-3,
+        draw_centre: str = "draws",
+        non_numeric: str = "error",
+        device: str | None = None,
+        progress: bool = True,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
+        super().__init__(
+            checkpoint, sampler=sampler, n_steps=n_steps, jump_length=jump_length, jump_n_sample=jump_n_sample,
+            n_samples=n_samples, n_ensemble=n_ensemble, max_rows=max_rows, max_cols=max_cols, context=context,
+            batch_size=batch_size, adapt_steps=adapt_steps, adapt_lr=adapt_lr, non_numeric=non_numeric,
+            device=device, progress=progress, random_state=random_state,
+        )  # fmt: skip
+        self.draw_centre = draw_centre
+
+    def fit(self, X: pd.DataFrame | np.ndarray, y: object) -> TabDiffRegressor:
+        check_draw_centre(self.draw_centre)
+        return super().fit(X, y)
 
     def _target_array(self, y: pd.Series) -> object:
         if not ptypes.is_numeric_dtype(y.dtype) or ptypes.is_bool_dtype(y.dtype):
@@ -209,11 +255,18 @@ class TabDiffRegressor(RegressorMixin, TabDiffPredictor):
         """(rows, n) draws of y for each row of X; the n draws spread over the n_ensemble members."""
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise ValueError(f"n must be an integer >= 1, got {n!r}")
+        check_draw_centre(self.draw_centre)
         self._warn_if_mean_draws()
         members = min(self.n_ensemble, n)
         aggregate, rows = self._draws(X, n_members=members, n_samples=math.ceil(n / members), keep_draws=True)
-        draws = aggregate.draws[aggregate.target_mask.shape[1] - 1][:, rows]  # (draws, rows)
-        return draws[:n].T
+        target = aggregate.target_mask.shape[1] - 1
+        draws = aggregate.draws[target][:n, rows]  # (n, rows)
+        if self.draw_centre == "point" and n >= 2 and not self._draws_are_point_estimates():
+            one_pass = SamplerSettings("ddim", 1, int(self.jump_length), int(self.jump_n_sample))
+            point, _ = self._draws(X, n_members=self.n_ensemble, n_samples=1, sampler=one_pass)
+            knots = self.encoder_.numeric_maps_[TARGET].knots
+            draws = centre_draws(draws, point.mean(target, rows), knots[0], knots[-1])
+        return draws.T
 
     def predict_quantiles(self, X: pd.DataFrame | np.ndarray, q: float | list[float] = (0.1, 0.5, 0.9)) -> np.ndarray:
         """(rows, len(q)) quantiles of the predictive distribution ((rows,) for a scalar q), from max(16, n_samples *

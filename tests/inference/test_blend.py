@@ -176,7 +176,7 @@ def test_all_subsets_are_tried():
 def test_blended_draws_are_the_models_deviations_scaled_around_the_blended_point(tiny):
     truth, given = _linear_frame(120)
     options = {"sampler": "conditional", "n_steps": 2, "n_ensemble": 1}
-    plain = TabDiffImputer(tiny, **options, **FAST).fit(given).sample(given, 4)
+    plain = TabDiffImputer(tiny, **options, draw_centre="draws", **FAST).fit(given).sample(given, 4)
     imputer = TabDiffImputer(tiny, **options, blend=("mice",), **FAST).fit(given)
     blended = imputer.sample(given, 4)
     hidden = given.isna().to_numpy()

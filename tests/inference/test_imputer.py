@@ -6,6 +6,7 @@ import pytest
 from _tables import FAST, assert_known_cells_identical, mixed_frame, numeric_array
 
 from tabdiff import TabDiffImputer
+from tabdiff.inference.aggregate import centre_draws
 
 SAMPLERS = {
     "ddim": {"sampler": "ddim"},
@@ -88,6 +89,58 @@ def test_sample_gives_n_distinct_imputations(tiny):
     assert not draws[0]["f"].equals(draws[1]["f"])
     with pytest.warns(UserWarning, match="conditional mean"):
         TabDiffImputer(tiny, **FAST).fit(given).sample(given, 2)
+
+
+def test_centre_draws_moves_the_mean_and_restores_the_spread_of_n_draws():
+    draws = np.array([[0.0, 2.0, 5.0], [2.0, 4.0, 5.0]])  # two draws of three cells
+    out = centre_draws(draws, np.array([10.0, 10.0, 1.0]), low=-100.0, high=100.0)
+    np.testing.assert_allclose(out, [[10 - np.sqrt(2), 10 - np.sqrt(2), 1.0], [10 + np.sqrt(2), 10 + np.sqrt(2), 1.0]])
+    assert centre_draws(draws, np.array([10.0, 10.0, 1.0]), low=0.0, high=10.5).max() == 10.5  # clipped
+    rng = np.random.default_rng(0)  # many cells of n = 3 standard normal draws: the spread of one draw comes back
+    wide = centre_draws(rng.normal(size=(3, 200_000)), np.zeros(200_000), low=-np.inf, high=np.inf)
+    assert abs(wide.var() - 1.0) < 0.01
+    with pytest.raises(ValueError, match="at least 2 draws"):
+        centre_draws(draws[:1], np.zeros(3), low=0.0, high=1.0)
+
+
+@pytest.mark.parametrize("n", [2, 5])
+def test_draws_are_centred_on_the_one_pass_point_with_their_own_deviations(tiny, n):
+    """draw_centre="point": the n draws' mean is what TabDiffImputer() fills in, and each draw keeps its deviation
+    from the raw draws' mean, widened by sqrt(n / (n - 1)); draws inside the column's range are not clipped."""
+    given = mixed_frame(40)
+    options = {"sampler": "conditional", "n_steps": 3, "n_ensemble": 2, **FAST}
+    raw = TabDiffImputer(tiny, draw_centre="draws", **options).fit(given).sample(given, n)
+    centred = TabDiffImputer(tiny, **options).fit(given).sample(given, n)
+    point = TabDiffImputer(tiny, n_ensemble=2, **FAST).fit_transform(given)
+    holes = given["f"].isna().to_numpy()
+    raw_f = np.stack([d["f"].to_numpy()[holes] for d in raw])
+    centred_f = np.stack([d["f"].to_numpy()[holes] for d in centred])
+    inside = (centred_f > given["f"].min()) & (centred_f < given["f"].max())
+    expected = point["f"].to_numpy()[holes] + np.sqrt(n / (n - 1)) * (raw_f - raw_f.mean(axis=0))
+    assert inside.mean() > 0.5
+    np.testing.assert_allclose(centred_f[inside], expected[inside], rtol=1e-9, atol=1e-9)
+    assert (centred_f >= given["f"].min()).all() and (centred_f <= given["f"].max()).all()
+    for draw, plain in zip(centred, raw, strict=True):
+        assert_known_cells_identical(given, draw)
+        pd.testing.assert_series_equal(draw["cat"], plain["cat"])  # categorical draws are the sampler's
+    assert_known_cells_identical(given, point)
+
+
+@pytest.mark.filterwarnings("ignore:with sampler=.ddim. and n_steps=1")
+def test_one_draw_or_a_one_pass_sampler_is_not_recentred(tiny):
+    given = mixed_frame()
+    for options, n in [({"sampler": "conditional", "n_steps": 3}, 1), ({}, 3)]:
+        draws = {
+            centre: TabDiffImputer(tiny, draw_centre=centre, **options, **FAST).fit(given).sample(given, n)
+            for centre in ("point", "draws")
+        }
+        for a, b in zip(draws["point"], draws["draws"], strict=True):
+            pd.testing.assert_frame_equal(a, b)
+
+
+def test_draw_centre_is_checked(tiny):
+    with pytest.raises(ValueError, match="draw_centre must be one of"):
+        TabDiffImputer(tiny, draw_centre="median", **FAST).fit(mixed_frame())
 
 
 def test_point_estimate_is_the_mean_of_the_draws_in_original_units(tiny):

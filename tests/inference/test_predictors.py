@@ -50,6 +50,23 @@ def test_regressor_mean_and_ordered_quantiles(tiny):
     assert draws.shape == (10, 5) and np.isfinite(draws).all()
 
 
+def test_regression_draws_are_centred_on_the_one_pass_prediction(tiny):
+    """draw_centre="point": sample_y's draws average to what TabDiffRegressor() predicts, each keeping its deviation
+    from the raw draws' mean (draw_centre="draws", the default) widened by sqrt(n / (n - 1)), within y's range."""
+    X, _, y = _xy()
+    options = {"sampler": "conditional", "n_steps": 3, "n_ensemble": 2, **FAST}
+    raw = TabDiffRegressor(tiny, **options).fit(X[:30], y[:30]).sample_y(X[30:], 6)
+    centred = TabDiffRegressor(tiny, draw_centre="point", **options).fit(X[:30], y[:30]).sample_y(X[30:], 6)
+    point = TabDiffRegressor(tiny, n_ensemble=2, **FAST).fit(X[:30], y[:30]).predict(X[30:])
+    expected = point[:, None] + np.sqrt(6 / 5) * (raw - raw.mean(axis=1, keepdims=True))
+    inside = (centred > y[:30].min()) & (centred < y[:30].max())
+    assert inside.mean() > 0.5
+    np.testing.assert_allclose(centred[inside], expected[inside], rtol=1e-9, atol=1e-9)
+    assert (centred >= y[:30].min()).all() and (centred <= y[:30].max()).all()
+    with pytest.raises(ValueError, match="draw_centre must be one of"):
+        TabDiffRegressor(tiny, draw_centre="mean", **FAST).fit(X[:30], y[:30])
+
+
 def test_quantiles_rest_on_at_least_16_draws_and_say_when_draws_are_means(tiny):
     X, _, y = _xy()
     reg = TabDiffRegressor(tiny, n_ensemble=2, **FAST).fit(X[:30], y[:30])
