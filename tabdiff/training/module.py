@@ -26,6 +26,7 @@ from tabdiff.model.ridge import check_prediction
 from tabdiff.training.objective import denoising_losses
 
 Mode = Literal["unconditional", "conditional", "mixed"]
+LEGACY_FORWARD_PREFIX = "_forward."  # a second copy of the weights in checkpoints saved before 2026-11-28
 
 
 class TabDiffusionModule(L.LightningModule):
@@ -82,7 +83,9 @@ class TabDiffusionModule(L.LightningModule):
         if trainable is not None:
             freeze_except(model, list(trainable))
         self.save_hyperparameters(ignore=["model", "diffusion"])
-        self._forward = torch.compile(model) if compile else model
+        # the forward to train through, kept as a function so that the weights are registered once (as `model.*`):
+        # a module attribute here put every tensor in the state_dict and checkpoints twice
+        self._forward = torch.compile(model.forward) if compile else model.forward
 
     # ---------------------------------------------------------------- config
     def export_config(self) -> dict[str, Any]:
@@ -97,6 +100,13 @@ class TabDiffusionModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["tabdiff"] = self.export_config()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # checkpoints saved before 2026-11-28 hold a second copy of the weights under `_forward.` (the same tensors as
+        # `model.`): dropped, so that they resume
+        state = checkpoint.get("state_dict", {})
+        for key in [key for key in state if key.startswith(LEGACY_FORWARD_PREFIX)]:
+            del state[key]
 
     # ---------------------------------------------------------------- steps
     def step_generator(self, *key: int) -> torch.Generator:

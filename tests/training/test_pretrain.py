@@ -99,6 +99,12 @@ def test_resume_from_last_checkpoint_matches_a_straight_run(tmp_path):
     first = train(smoke_cfg(tmp_path / "split", "trainer.max_steps=10", fixed))[1]
     assert first["trainer"].global_step == 10
     ckpt = tmp_path / "split" / "checkpoints" / "last.ckpt"
+    saved = torch.load(ckpt, map_location="cpu", weights_only=False)  # written by this test
+    keys = list(saved["state_dict"])
+    assert keys and all(k.startswith("model.") for k in keys)  # the weights once, not again under `_forward.`
+    for key in keys:  # as checkpoints saved before 2026-11-28 had them: they must still resume
+        saved["state_dict"]["_forward." + key[len("model.") :]] = saved["state_dict"][key].clone()
+    torch.save(saved, ckpt)
     resumed = train(smoke_cfg(tmp_path / "split", "trainer.max_steps=20", fixed, f"ckpt_path={ckpt}"))[1]
     assert resumed["trainer"].global_step == 20
     a, b = _weights(straight["module"]), _weights(resumed["module"])
