@@ -243,6 +243,10 @@ class TabDiffEstimator(BaseEstimator):
         aggregate.check_complete()
         return aggregate
 
+    def _one_pass(self) -> SamplerSettings:
+        """The settings of the one-pass point estimate (one-step DDIM), which draws may be centred on."""
+        return SamplerSettings("ddim", 1, int(self.jump_length), int(self.jump_n_sample))
+
     def _draws_are_point_estimates(self) -> bool:
         """One-step DDIM gives the model's conditional-mean estimate, not a draw."""
         settings, _ = self._settings()

@@ -18,7 +18,6 @@ from tabdiff.inference.blend import (
     holdout_mask,
     spread_scale,
 )
-from tabdiff.inference.engine import SamplerSettings
 from tabdiff.inference.frames import (
     align_columns,
     allowed_categories,
@@ -275,7 +274,7 @@ class TabDiffImputer(TransformerMixin, FittedTable, auto_wrap_output_keys=None):
             return {}
         point = self._inpaint_missing(
             frame, table, offset, missing, n_members=self.n_ensemble, n_samples=1, desc="tabdiff point",
-            sampler=SamplerSettings("ddim", 1, int(self.jump_length), int(self.jump_n_sample)),
+            sampler=self._one_pass(),
         )  # fmt: skip
         out = {}
         for j in numeric:

@@ -262,8 +262,7 @@ class TabDiffRegressor(RegressorMixin, TabDiffPredictor):
         target = aggregate.target_mask.shape[1] - 1
         draws = aggregate.draws[target][:n, rows]  # (n, rows)
         if self.draw_centre == "point" and n >= 2 and not self._draws_are_point_estimates():
-            one_pass = SamplerSettings("ddim", 1, int(self.jump_length), int(self.jump_n_sample))
-            point, _ = self._draws(X, n_members=self.n_ensemble, n_samples=1, sampler=one_pass)
+            point, _ = self._draws(X, n_members=self.n_ensemble, n_samples=1, sampler=self._one_pass())
             knots = self.encoder_.numeric_maps_[TARGET].knots
             draws = centre_draws(draws, point.mean(target, rows), knots[0], knots[-1])
         return draws.T
