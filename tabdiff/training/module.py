@@ -103,10 +103,12 @@ class TabDiffusionModule(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # checkpoints saved before 2026-11-28 hold a second copy of the weights under `_forward.` (the same tensors as
-        # `model.`): dropped, so that they resume
-        state = checkpoint.get("state_dict", {})
-        for key in [key for key in state if key.startswith(LEGACY_FORWARD_PREFIX)]:
-            del state[key]
+        # `model.`), in the state_dict and in the EMA callback's copy of the live weights: dropped, so that they resume
+        # (this hook runs before the weights and the callbacks are restored)
+        for name in ("state_dict", "current_model_state"):
+            state = checkpoint.get(name) or {}
+            for key in [key for key in state if key.startswith(LEGACY_FORWARD_PREFIX)]:
+                del state[key]
 
     # ---------------------------------------------------------------- steps
     def step_generator(self, *key: int) -> torch.Generator:

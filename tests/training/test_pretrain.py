@@ -100,10 +100,12 @@ def test_resume_from_last_checkpoint_matches_a_straight_run(tmp_path):
     assert first["trainer"].global_step == 10
     ckpt = tmp_path / "split" / "checkpoints" / "last.ckpt"
     saved = torch.load(ckpt, map_location="cpu", weights_only=False)  # written by this test
-    keys = list(saved["state_dict"])
-    assert keys and all(k.startswith("model.") for k in keys)  # the weights once, not again under `_forward.`
-    for key in keys:  # as checkpoints saved before 2026-11-28 had them: they must still resume
-        saved["state_dict"]["_forward." + key[len("model.") :]] = saved["state_dict"][key].clone()
+    assert "current_model_state" in saved  # the EMA callback's copy of the live weights
+    for name in ("state_dict", "current_model_state"):
+        keys = list(saved[name])
+        assert keys and all(k.startswith("model.") for k in keys)  # the weights once, not again under `_forward.`
+        for key in keys:  # as checkpoints saved before 2026-11-28 had them: they must still resume
+            saved[name]["_forward." + key[len("model.") :]] = saved[name][key].clone()
     torch.save(saved, ckpt)
     resumed = train(smoke_cfg(tmp_path / "split", "trainer.max_steps=20", fixed, f"ckpt_path={ckpt}"))[1]
     assert resumed["trainer"].global_step == 20
