@@ -50,7 +50,8 @@ class TabDiffSetting:
     rounds: int = 2  # generation only: TabDiffGenerator's regeneration rounds (start="rows")
     blend: tuple[str, ...] = ()  # imputation only: classical imputers blended with the model (TabDiffImputer's `blend`)
     blend_holdout: float = 0.1  # imputation only: share of known numeric cells hidden to fit the blend's weights
-    draw_centre: str = "point"  # imputation draws only: TabDiffImputer's `draw_centre` ("point" or "draws")
+    draw_centre: str | None = None  # multiple imputation and regression intervals: the estimators' `draw_centre`
+    # ("point" or "draws"); None = each estimator's default
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[\w.+=,\-\[\]]+", self.name):
@@ -64,6 +65,10 @@ class TabDiffSetting:
             for k, v in asdict(self).items()
             if k not in ("name", "rounds", "blend", "blend_holdout", "draw_centre")
         }
+
+    def draw_kwargs(self) -> dict:
+        """`draw_centre` for the estimators that draw (imputer, regressor) when the setting names one."""
+        return {} if self.draw_centre is None else {"draw_centre": self.draw_centre}
 
     def denoiser_calls(self) -> int:
         """Denoiser calls per sub-table and draw (RePaint's jumps included), for labels and plots."""
@@ -135,7 +140,7 @@ def tabdiff_sample(
     """n imputations of the task's table (`TabDiffImputer.sample`: each draw its own ensemble plan and noise)."""
     imputer = _estimators().TabDiffImputer(
         checkpoint=checkpoint, **setting.estimator_kwargs(), blend=setting.blend, blend_holdout=setting.blend_holdout,
-        draw_centre=setting.draw_centre, device=device, progress=False, random_state=seed,
+        **setting.draw_kwargs(), device=device, progress=False, random_state=seed,
     )  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the one-step-ddim note: scored as it is
@@ -166,8 +171,9 @@ def tabdiff_regress(
     """(prediction, lower, upper) on the test rows; the bounds are the central `interval` quantiles
     (None without `quantiles`)."""
     model = _estimators().TabDiffRegressor(
-        checkpoint=checkpoint, **setting.estimator_kwargs(), device=device, progress=False, random_state=seed
-    )
+        checkpoint=checkpoint, **setting.estimator_kwargs(), **setting.draw_kwargs(), device=device, progress=False,
+        random_state=seed,
+    )  # fmt: skip
     model.fit(task.X_train, task.y_train)
     pred = np.asarray(model.predict(task.X_test), dtype=np.float64)
     if not quantiles:

@@ -285,7 +285,7 @@ def _timed(run: Callable[[], dict]) -> dict:
 
 
 def _tabdiff_fields(setting: TabDiffSetting) -> dict:
-    return setting.estimator_kwargs() | {"denoiser_calls": setting.denoiser_calls()}
+    return setting.estimator_kwargs() | setting.draw_kwargs() | {"denoiser_calls": setting.denoiser_calls()}
 
 
 def _jobs(config: EvaluationConfig, checkpoint: LoadedCheckpoint | None) -> Iterator[_Job]:
@@ -387,7 +387,7 @@ def _draws_job(task, mechanism, rate, seed, config, checkpoint) -> _Job:
 
     def drawn(setting: TabDiffSetting) -> dict:
         draws = tabdiff_sample(checkpoint, setting, task, n, seed=seed, device=config.device)
-        return _tabdiff_fields(setting) | {"draw_centre": setting.draw_centre} | score_draws(task, draws)
+        return _tabdiff_fields(setting) | score_draws(task, draws)
 
     methods = [(name, "baseline", partial(reference, name)) for name in config.draws.references]
     methods += [(s.name, "tabdiff", partial(point, s)) for s in config.tabdiff]

@@ -75,16 +75,19 @@ def test_the_task_runs_through_the_config(tiny_checkpoint, tmp_path):
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose("evaluate", overrides=[
             "evaluation=tiny", "tasks=[multiple_imputation]", "draws.n_draws=3", f"checkpoint={tiny_checkpoint}",
-            f"output_dir={tmp_path}", "draws.settings=[{name: tabdiff-mi, sampler: conditional, n_steps: 2, n_ensemble: 1}]",
+            f"output_dir={tmp_path}", "draws.settings=[{name: tabdiff-mi, sampler: conditional, n_steps: 2, n_ensemble: 1}, "
+            "{name: tabdiff-raw, sampler: conditional, n_steps: 2, n_ensemble: 1, draw_centre: draws}]",
         ])  # fmt: skip
     results, _ = run(cfg)
     assert (results.status == "ok").all(), results.loc[results.status != "ok", ["method", "error"]]
-    assert (
-        set(results.method) == {"marginal", "mice", "tabdiff", "tabdiff-ddim2", "tabdiff-mi"} - {"tabdiff-ddim2"}
-        or True
-    )
-    drawn = results[results.method.isin(["marginal", "mice", "tabdiff-mi"])]
+    assert set(results.method) == {"marginal", "mice", "tabdiff", "tabdiff-mi", "tabdiff-raw"}
+    drawn = results[results.method.isin(["marginal", "mice", "tabdiff-mi", "tabdiff-raw"])]
     assert (drawn.n_draws == 3).all() and drawn[["crps", "cov50", "cov90"]].notna().all().all()
+    # the same draws, centred on the one-pass point (the imputer's default) or as the sampler made them
+    assert results.loc[results.method == "tabdiff-raw", "draw_centre"].eq("draws").all()
+    assert results.loc[results.method == "tabdiff-mi", "draw_centre"].isna().all()  # the estimator's default
+    centred, raw = (results.loc[results.method == m, "crps"].to_numpy() for m in ("tabdiff-mi", "tabdiff-raw"))
+    assert not np.allclose(centred, raw)
     point = results[results.method == "tabdiff"]
     assert (point.n_draws == 1).all() and point.crps.notna().all() and point.cov90.isna().all()
     assert "## Multiple imputation" in (tmp_path / "report.md").read_text()
