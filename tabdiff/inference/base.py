@@ -14,7 +14,7 @@ from sklearn.utils import check_random_state
 
 from tabdiff.encoding import ColumnKind, TableEncoder
 from tabdiff.inference.adapt import AdaptSettings, adapt
-from tabdiff.inference.aggregate import DrawAggregate
+from tabdiff.inference.aggregate import DrawAggregate, centre_draws
 from tabdiff.inference.checkpoint import LoadedCheckpoint, resolve_checkpoint
 from tabdiff.inference.engine import Limits, Planner, SamplerSettings, draw_blocks
 from tabdiff.inference.frames import NON_NUMERIC, ColumnPrep, NonNumeric
@@ -246,6 +246,16 @@ class TabDiffEstimator(BaseEstimator):
     def _one_pass(self) -> SamplerSettings:
         """The settings of the one-pass point estimate (one-step DDIM), which draws may be centred on."""
         return SamplerSettings("ddim", 1, int(self.jump_length), int(self.jump_n_sample))
+
+    def _centres_on_point(self, n: int) -> bool:
+        """Whether n numeric draws are centred on the one-pass point (`draw_centre="point"`, of the estimators that
+        have it): not one draw (no deviation from the mean of one), nor draws that are one-pass estimates already."""
+        return self.draw_centre == "point" and n >= 2 and not self._draws_are_point_estimates()
+
+    def _centred_on(self, column: str, draws: np.ndarray, point: np.ndarray) -> np.ndarray:
+        """(n, cells) draws of numeric `column` centred on `point` (`centre_draws`), within its observed range."""
+        knots = self.encoder_.numeric_maps_[column].knots
+        return centre_draws(draws, point, knots[0], knots[-1])
 
     def _draws_are_point_estimates(self) -> bool:
         """One-step DDIM gives the model's conditional-mean estimate, not a draw."""

@@ -8,7 +8,7 @@ from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from tabdiff.encoding import ColumnKind
-from tabdiff.inference.aggregate import DrawAggregate, centre_draws, check_draw_centre, draw_centre_doc
+from tabdiff.inference.aggregate import DrawAggregate, check_draw_centre, draw_centre_doc
 from tabdiff.inference.base import PARAMETERS_DOC, TabDiffEstimator
 from tabdiff.inference.blend import (
     MIN_HELD,
@@ -267,7 +267,7 @@ class TabDiffImputer(TransformerMixin, FittedTable, auto_wrap_output_keys=None):
         """Numeric column j -> (n, its missing rows) the draws centred on the one-pass point (`draw_centre`,
         `centre_draws`); {} for "draws", one draw (no deviation from the mean of one), or a sampler whose draws are
         one-pass estimates themselves."""
-        if self.draw_centre != "point" or n < 2 or self._draws_are_point_estimates():
+        if not self._centres_on_point(n):
             return {}
         numeric = [j for j in np.flatnonzero(missing.any(axis=0)) if aggregate.kinds[j] == ColumnKind.NUMERIC]
         if not numeric:
@@ -279,8 +279,7 @@ class TabDiffImputer(TransformerMixin, FittedTable, auto_wrap_output_keys=None):
         out = {}
         for j in numeric:
             at = np.flatnonzero(missing[:, j]) + offset
-            knots = self.encoder_.numeric_maps_[self.encoder_.columns_[j]].knots
-            out[int(j)] = centre_draws(aggregate.draws[j][:, at], point.mean(j, at), knots[0], knots[-1])
+            out[int(j)] = self._centred_on(self.encoder_.columns_[j], aggregate.draws[j][:, at], point.mean(j, at))
         return out
 
     def _blended(

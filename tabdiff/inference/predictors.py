@@ -20,7 +20,7 @@ from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.validation import check_is_fitted
 
 from tabdiff.encoding.categorical import sorted_categories
-from tabdiff.inference.aggregate import DrawAggregate, centre_draws, check_draw_centre, draw_centre_doc
+from tabdiff.inference.aggregate import DrawAggregate, check_draw_centre, draw_centre_doc
 from tabdiff.inference.base import PARAMETERS_DOC, TabDiffEstimator
 from tabdiff.inference.calibration import (
     Calibration,
@@ -261,10 +261,9 @@ class TabDiffRegressor(RegressorMixin, TabDiffPredictor):
         aggregate, rows = self._draws(X, n_members=members, n_samples=math.ceil(n / members), keep_draws=True)
         target = aggregate.target_mask.shape[1] - 1
         draws = aggregate.draws[target][:n, rows]  # (n, rows)
-        if self.draw_centre == "point" and n >= 2 and not self._draws_are_point_estimates():
+        if self._centres_on_point(n):
             point, _ = self._draws(X, n_members=self.n_ensemble, n_samples=1, sampler=self._one_pass())
-            knots = self.encoder_.numeric_maps_[TARGET].knots
-            draws = centre_draws(draws, point.mean(target, rows), knots[0], knots[-1])
+            draws = self._centred_on(TARGET, draws, point.mean(target, rows))
         return draws.T
 
     def predict_quantiles(self, X: pd.DataFrame | np.ndarray, q: float | list[float] = (0.1, 0.5, 0.9)) -> np.ndarray:
