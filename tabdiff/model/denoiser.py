@@ -55,6 +55,7 @@ class DenoiserConfig:
     ridge_features: bool = False  # in-context ridge, input and gated x0 output (model/ridge.py); x0 prediction only
     ridge_columns: RidgeColumns = "numeric"  # the ridge's columns: numeric, or all (categorical one-hot channels too)
     ridge_logistic_steps: int = 0  # with ridge_columns=all: 0 = linear probability model, N = logistic (N MM steps)
+    ridge_gaussian_iters: int = 0  # 0 = the chained ridge alone; N = averaged with a Gaussian's (N EM steps; ridge.py)
     ridge_share: RidgeShare = "even"  # the gate's prior: an even share, or the ridge's precision (model/ridge.py)
     ridge_network_var: float = 0.5  # "precision": the network's assumed error variance, as a share of the column's
 
@@ -71,6 +72,8 @@ class DenoiserConfig:
             raise ValueError(f"ridge_network_var must be > 0, got {self.ridge_network_var!r}")
         if not isinstance(self.ridge_logistic_steps, int) or self.ridge_logistic_steps < 0:
             raise ValueError(f"ridge_logistic_steps must be an integer >= 0, got {self.ridge_logistic_steps!r}")
+        if not isinstance(self.ridge_gaussian_iters, int) or self.ridge_gaussian_iters < 0:
+            raise ValueError(f"ridge_gaussian_iters must be an integer >= 0, got {self.ridge_gaussian_iters!r}")
 
     @property
     def n_out(self) -> int:
@@ -220,24 +223,28 @@ class TabularDenoiser(nn.Module):
                 real_col = ~col_pad_mask if col_pad_mask is not None else torch.ones_like(column_kind, dtype=torch.bool)
                 numeric = (column_kind == 0) & channel_mask[..., 0] & real_col  # (B, C)
                 categorical = (column_kind == 1) & real_col if cfg.ridge_columns == "all" else None
-                pred, available, residual_var, unexplained = ridge_features(
+                pred, available, residual_var, unexplained, cell_scale = ridge_features(
                     x_known,
                     known,
                     numeric,
                     categorical=categorical,
                     channel_mask=channel_mask,
                     logistic_steps=cfg.ridge_logistic_steps,
-                )  # (B, R, C, K), (B, C), (B, C, K), (B, C)
+                    gaussian_iters=cfg.ridge_gaussian_iters,
+                )  # (B, R, C, K), (B, C), (B, C, K), (B, C), (B, R, C)
                 # embedded: numeric cells' prediction and availability (categorical cells' inputs stay as trained)
                 embedded = available & numeric  # (B, C)
                 feature = torch.stack([pred[..., 0], embedded[:, None, :].expand_as(pred[..., 0]).float()], dim=-1)
                 h = h + self.ridge_proj(feature.to(h.dtype))  # (B, R, C, d)
-                expert = ridge_x0(pred, residual_var, torch.where(used, x_t, 0.0), alpha_bar)  # (B, R, C, K)
-                prior = (  # the gate's starting point in logits: even (0), or the ridge's precision share
-                    torch.logit(precision_share(unexplained, cfg.ridge_network_var))
+                cell_var = residual_var[:, None] * cell_scale[..., None]  # (B, R, C, K) each cell's error variance
+                expert = ridge_x0(pred, cell_var, torch.where(used, x_t, 0.0), alpha_bar)  # (B, R, C, K)
+                prior = (  # the gate's starting point in logits: even (0), or the ridge's precision share per cell
+                    torch.logit(
+                        precision_share((unexplained[:, None, :] * cell_scale).clamp(max=4.0), cfg.ridge_network_var)
+                    )
                     if cfg.ridge_share == "precision"
-                    else torch.zeros_like(unexplained)
-                )  # (B, C)
+                    else torch.zeros_like(cell_scale)
+                )  # (B, R, C)
                 ridge = (expert, available[:, None, :] & ~known & real_cell, prior)  # mixed into unknown cells
         col_embed = self.kind_embed(column_kind) + self.col_id_proj(col_ids.to(h.dtype))  # (B, C, d)
         h = h + col_embed[:, None]  # broadcast over rows
@@ -262,7 +269,7 @@ class TabularDenoiser(nn.Module):
             # other predictions)
             pred, mixed, prior = ridge
             gate = self.ridge_gate(F.layer_norm(h, (h.shape[-1],)))  # (B, R, C, 1)
-            share = torch.sigmoid(gate + prior[:, None, :, None].to(gate.dtype))
+            share = torch.sigmoid(gate + prior[..., None].to(gate.dtype))
             share = torch.where(mixed[..., None], share, 0.0).to(out.dtype)
             mean_part = (1.0 - share) * out[..., :K] + share * pred.to(out.dtype)
             out = torch.cat([mean_part, out[..., K:]], dim=-1)

@@ -29,7 +29,7 @@ def _instantiate_group(group: DictConfig | None) -> list[Any]:
 def warm_start(model: torch.nn.Module, path: str | Path) -> None:
     """Load denoiser weights from an export (`bundled`: the checkpoint shipped with tabdiff, wherever it is
     installed); shapes must match the configured model, which may add `ridge_features` to an export without them
-    and choose how the ridge fits and mixes (`ridge_columns`, `ridge_logistic_steps`, `ridge_share`,
+    and choose how the ridge fits and mixes (`ridge_columns`, `ridge_logistic_steps`, `ridge_gaussian_iters`, `ridge_share`,
     `ridge_network_var`)."""
     from tabdiff.inference.checkpoint import BUNDLED_CHECKPOINT, load_exported
 
@@ -44,6 +44,7 @@ def warm_start(model: torch.nn.Module, path: str | Path) -> None:
         ridge_features=source.config.ridge_features or adds_ridge,
         ridge_columns=model.config.ridge_columns,
         ridge_logistic_steps=model.config.ridge_logistic_steps,
+        ridge_gaussian_iters=model.config.ridge_gaussian_iters,
         ridge_share=model.config.ridge_share,
         ridge_network_var=model.config.ridge_network_var,
     )

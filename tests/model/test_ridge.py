@@ -12,7 +12,14 @@ import torch.nn.functional as F
 
 from tabdiff.inference.checkpoint import load_exported
 from tabdiff.model import TabularDenoiser
-from tabdiff.model.ridge import RIDGE_BASE, RIDGE_PER_ROW, logistic_refit, ridge_features, ridge_x0
+from tabdiff.model.ridge import (
+    RIDGE_BASE,
+    RIDGE_PER_ROW,
+    gaussian_conditional,
+    logistic_refit,
+    ridge_features,
+    ridge_x0,
+)
 from tabdiff.training.export import export_weights, sidecar_path
 from tabdiff.training.train import warm_start
 
@@ -230,12 +237,12 @@ def test_ridge_x0_is_the_gaussian_posterior_mean() -> None:
     pred, x_t = torch.tensor([[[0.5, -1.0]]]), torch.tensor([[[2.0, 0.3]]])  # (1, 1, 2)
     residual_var = torch.tensor([[0.25, 4.0]])
     for abar in (1e-6, 0.3, 0.9, 1.0 - 1e-6):
-        out = ridge_x0(pred, residual_var, x_t, torch.tensor([abar]))
+        out = ridge_x0(pred, residual_var[:, None], x_t, torch.tensor([abar]))
         # the observation x_t / sqrt(abar) has variance (1 - abar) / abar around x0
         prior_precision, obs_precision = 1.0 / residual_var, abar / (1.0 - abar)
         expected = (prior_precision * pred + obs_precision * x_t / abar**0.5) / (prior_precision + obs_precision)
         torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-4)
-    assert torch.equal(ridge_x0(pred, residual_var, x_t, None), pred)  # no noise level: the one-pass limit
+    assert torch.equal(ridge_x0(pred, residual_var[:, None], x_t, None), pred)  # no noise level: the one-pass limit
 
 
 def test_ridge_needs_an_x0_diffusion() -> None:
@@ -348,3 +355,90 @@ def test_precision_share_weights_the_ridge_by_its_r2(tiny_checkpoint_path) -> No
     torch.testing.assert_close(mixed_out[unknown], expected[unknown], atol=1e-4, rtol=1e-4)
     assert share[unknown].min() < 0.3 < 0.7 < share[unknown].max()  # the noise column vs the determined one
     torch.testing.assert_close(mixed_out[~unknown], network[~unknown])
+
+
+def gaussian(truth: np.ndarray, known: np.ndarray, iters: int) -> np.ndarray:
+    z = torch.tensor(np.where(known, truth, 0.0), dtype=torch.float64)[None]
+    return gaussian_conditional(z, torch.tensor(known)[None], iters)[0][0].numpy()
+
+
+def test_gaussian_on_a_complete_table_is_the_regression_on_the_shrunk_covariance() -> None:
+    """With every cell known, EM's fit is the sample mean and covariance (shrunk by (1/n + 0.01) of its diagonal),
+    and each cell's leave-one-cell-out mean is the linear regression of its column on the others under it."""
+    truth, _ = low_rank(60, 5, 2, seed=5)
+    truth = truth * np.array([1.0, 2.0, 0.5, 1.0, 3.0]) + np.array([0.0, 1.0, -2.0, 0.5, 0.0])
+    known = np.ones_like(truth, dtype=bool)
+    pred = gaussian(truth, known, iters=3)
+    mu = truth.mean(0)
+    cov = np.cov(truth.T, bias=True)
+    cov = cov + np.diag((1.0 / 60 + 0.01) * np.diag(cov) + 1e-4)
+    for j in range(5):
+        o = np.arange(5) != j
+        beta = np.linalg.solve(cov[np.ix_(o, o)], cov[o, j])
+        np.testing.assert_allclose(pred[:, j], mu[j] + (truth[:, o] - mu[o]) @ beta, atol=1e-8)
+
+
+def test_gaussian_recovers_the_conditional_mean_under_mcar() -> None:
+    """A bivariate normal with correlation 0.8 and 40% of each column missing: EM's conditional mean of an unknown
+    y given a known x is 0.8 x; given nothing, the mean."""
+    rng = np.random.default_rng(6)
+    n = 4000
+    x = rng.standard_normal(n)
+    y = 0.8 * x + 0.6 * rng.standard_normal(n)
+    truth = np.stack([x, y], axis=1)
+    known = rng.random(truth.shape) >= 0.4
+    pred = gaussian(truth, known, iters=20)
+    query = known[:, 0] & ~known[:, 1]
+    slope = np.polyfit(x[query], pred[query, 1], 1)[0]
+    assert slope == pytest.approx(0.8, abs=0.04)
+    neither = ~known.any(1)
+    np.testing.assert_allclose(pred[neither, 1], pred[neither, 1][0])
+    assert abs(pred[neither, 1][0] - y.mean()) < 0.05
+
+
+def test_gaussian_ignores_rows_with_nothing_known() -> None:
+    """Padding rows (no known cell) take no part in the fit: the other rows' predictions are unchanged."""
+    truth, known = low_rank(50, 4, 2, seed=7)
+    padded_truth = np.concatenate([truth, np.zeros((7, 4))])
+    padded_known = np.concatenate([known, np.zeros((7, 4), dtype=bool)])
+    np.testing.assert_allclose(gaussian(padded_truth, padded_known, 5)[:50], gaussian(truth, known, 5), atol=1e-10)
+
+
+def test_gaussian_iters_use_the_row_known_cells_where_chained_fills_lose() -> None:
+    """ridge_features(gaussian_iters=N) gives numeric columns the Gaussian conditional means (leave-one-cell-out
+    on known cells): closer on a low-rank table's unknown cells than the chained ridge, and a known cell's
+    prediction does not read the cell itself."""
+    truth, known = low_rank(256, 16, 3, seed=1)
+    chained, _ = features(truth, known)
+    pred, _ = features(truth, known, gaussian_iters=8)
+    error = {
+        name: float(np.sqrt(np.mean((p[~known] - truth[~known]) ** 2))) for name, p in [("ridge", chained), ("g", pred)]
+    }
+    assert error["g"] < 0.9 * error["ridge"], error
+    j = int(np.flatnonzero(known[5])[0])
+    changed = truth.copy()
+    changed[5, j] += 3.0  # a known cell moved: its own prediction moves only through the fitted covariance
+    moved, _ = features(changed, known, gaussian_iters=8)
+    assert abs(moved[5, j] - pred[5, j]) < 0.1
+
+
+def test_gaussian_variance_grows_where_the_informative_cells_are_missing() -> None:
+    """x1 = x0 + small noise, x2 independent: the conditional variance of an unknown x1 is about the noise's where x0
+    is known and about x1's whole variance where it is not; ridge_features' cell_scale carries that ratio."""
+    rng = np.random.default_rng(8)
+    n = 2000
+    x0 = rng.standard_normal(n)
+    truth = np.stack([x0, x0 + 0.1 * rng.standard_normal(n), rng.standard_normal(n)], axis=1)
+    known = rng.random(truth.shape) >= 0.3
+    z = torch.tensor(np.where(known, truth, 0.0), dtype=torch.float64)[None]
+    _, variance = gaussian_conditional(z, torch.tensor(known)[None], 10)
+    variance = variance[0].numpy()
+    informed, blind = ~known[:, 1] & known[:, 0], ~known[:, 1] & ~known[:, 0]
+    assert np.median(variance[informed, 1]) < 0.1 and 0.8 < np.median(variance[blind, 1]) < 1.3  # 0.01 + shrinkage
+    x = torch.tensor(np.where(known, truth, np.nan), dtype=torch.float32)[None, ..., None]
+    fit = ridge_features(x, torch.tensor(known)[None], torch.ones(1, 3, dtype=torch.bool), gaussian_iters=10)
+    scale = fit.cell_scale[0].numpy()
+    assert np.median(scale[blind, 1]) > 10 * np.median(scale[informed, 1])
+    np.testing.assert_allclose(scale[known[:, 1], 1].mean(), 1.0, rtol=1e-4)  # known cells average to the column's
+    chained = ridge_features(x, torch.tensor(known)[None], torch.ones(1, 3, dtype=torch.bool))
+    assert (chained.cell_scale == 1).all()
