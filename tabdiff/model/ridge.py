@@ -168,12 +168,14 @@ def ridge_features(
         leverage = (p_minus.transpose(-1, -2) * solved).sum(-2).transpose(1, 2)  # (B, R, C)
         loo = y - (y - pred) / (1.0 - leverage).clamp(min=1e-3)[..., None]
         pred = torch.where(m[..., None] > 0, loo, pred)
-        if gaussian_iters > 0:
+        enough = n_c >= GAUSSIAN_ROWS_PER_FEATURE * valid.sum(1, keepdim=True)  # (B, C) see below
+        gaussian = gaussian_iters > 0 and bool((numeric & enough).any())  # else the EM would go unused
+        cell_var = torch.zeros_like(m)
+        if gaussian:
             feats = (z[..., :n_feat], known_feature[..., :n_feat])
             # EM's regression of a column is a maximum-likelihood one (its covariance penalty barely shrinks a column
             # known on few rows): below 10 known rows per feature the ridge's penalised fit stays (ICL probe, linear
             # tables, 16 / 64 context rows: R^2 0.50 / 0.72 with the ridge, 0.27 / 0.66 with the Gaussian)
-            enough = n_c >= GAUSSIAN_ROWS_PER_FEATURE * valid.sum(1, keepdim=True)  # (B, C)
             pred, _, cell_var = with_gaussian(pred, loo, *feats, slot, numeric & enough, K, gaussian_iters)
         if categorical is not None and logistic_steps > 0 and bool(categorical.any()):  # else nothing to refit
             softmax_slot = target_slot & categorical[:, None, :, None]  # (B, 1, C, k) a categorical column's channels
@@ -191,7 +193,7 @@ def ridge_features(
         residual_var = F.pad(residual_var.clamp(min=1e-3), (0, K - k), value=1e-3)  # (B, C, K)
         unexplained = torch.where(available, unexplained.clamp(1e-3, 4.0), 1.0)
         cell_scale = torch.ones_like(m)
-        if gaussian_iters > 0:  # numeric cells: the Gaussian's variance against its mean over the column's known cells
+        if gaussian:  # numeric cells: the Gaussian's variance against its mean over the column's known cells
             known_var = (cell_var * m).sum(1) / n_c.clamp(min=1.0)  # (B, C)
             ratio = cell_var / known_var[:, None, :].clamp(min=1e-6)
             cell_scale = torch.where((numeric & available & (known_var > 0))[:, None, :], ratio.clamp(0.1, 1e4), 1.0)
