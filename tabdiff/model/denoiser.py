@@ -55,7 +55,9 @@ class DenoiserConfig:
     ridge_features: bool = False  # in-context ridge, input and gated x0 output (model/ridge.py); x0 prediction only
     ridge_columns: RidgeColumns = "numeric"  # the ridge's columns: numeric, or all (categorical one-hot channels too)
     ridge_logistic_steps: int = 0  # with ridge_columns=all: 0 = linear probability model, N = logistic (N MM steps)
-    ridge_gaussian_iters: int = 0  # 0 = the chained ridge alone; N = averaged with a Gaussian's (N EM steps; ridge.py)
+    ridge_gaussian_iters: int = (
+        0  # 0 = chained ridge; N = numeric columns from a Gaussian's means (N EM steps; ridge.py)
+    )
     ridge_share: RidgeShare = "even"  # the gate's prior: an even share, or the ridge's precision (model/ridge.py)
     ridge_network_var: float = 0.5  # "precision": the network's assumed error variance, as a share of the column's
 

@@ -37,6 +37,12 @@ the ridge's leave-one-out predictions leave, against an assumed share v for the 
 linear in the others (u small, as in a low-rank table) the output is nearly the ridge's; where the ridge explains
 little the network's.
 Cost per table: rows x cols x features^2 (features = numeric columns + categorical channels).
+
+With `gaussian_iters` (`model.ridge_gaussian_iters`) a numeric column known on at least 10 rows per feature takes,
+instead of the chained ridge's prediction, a multivariate normal's conditional mean given exactly the row's known
+cells (`gaussian_conditional`, fitted by EM), and its conditional variance scales the cell's error variance
+(`cell_scale`); the column's leave-one-out fit (`unexplained`) stays the ridge's. Held-out imputation, 3 seeds: median
+ratio to MissForest 0.955 -> 0.949. Cost: rows x features^3 per EM step.
 """
 
 from __future__ import annotations
@@ -176,7 +182,7 @@ def ridge_features(
             # EM's regression of a column is a maximum-likelihood one (its covariance penalty barely shrinks a column
             # known on few rows): below 10 known rows per feature the ridge's penalised fit stays (ICL probe, linear
             # tables, 16 / 64 context rows: R^2 0.50 / 0.72 with the ridge, 0.27 / 0.66 with the Gaussian)
-            pred, _, cell_var = with_gaussian(pred, loo, *feats, slot, numeric & enough, K, gaussian_iters)
+            pred, cell_var = with_gaussian(pred, *feats, slot, numeric & enough, K, gaussian_iters)
         if categorical is not None and logistic_steps > 0 and bool(categorical.any()):  # else nothing to refit
             softmax_slot = target_slot & categorical[:, None, :, None]  # (B, 1, C, k) a categorical column's channels
             logistic = logistic_refit(predictors, m, (y + 1.0) / 2.0, softmax_slot, off, chol, lam, logistic_steps)
@@ -264,19 +270,18 @@ def gaussian_conditional(z: torch.Tensor, known: torch.Tensor, iters: int) -> tu
 
 def with_gaussian(
     pred: torch.Tensor,
-    loo: torch.Tensor,
     z: torch.Tensor,
     known: torch.Tensor,
     slot: torch.Tensor,
     numeric: torch.Tensor,
     n_channels: int,
     iters: int,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Numeric columns' predictions (channel 0) replaced by the Gaussian conditional means (`gaussian_conditional`,
-    leave-one-cell-out on known cells). pred, loo (B, R, C, k): the chained ridge's prediction (leave-one-out on known
-    cells) and leave-one-out prediction; z, known (B, R, F) the features; slot (B, F) each feature's (column, channel)
-    slot among C x n_channels; numeric (B, C). -> (pred, loo, variance (B, R, C): the Gaussian's conditional variance
-    of each numeric cell's prediction, 0 elsewhere)."""
+    leave-one-cell-out on known cells). pred (B, R, C, k): the chained ridge's prediction (leave-one-out on known
+    cells); z, known (B, R, F) the features; slot (B, F) each feature's (column, channel) slot among C x n_channels;
+    numeric (B, C) the columns to replace. -> (pred, variance (B, R, C): the Gaussian's conditional variance of each
+    replaced cell's prediction, 0 elsewhere)."""
     B, R, C, _ = pred.shape
     mean, variance = gaussian_conditional(z, known, iters)  # (B, R, F)
     index = slot[:, None, :].expand(B, R, slot.shape[1])
@@ -284,7 +289,7 @@ def with_gaussian(
     variance = pred.new_zeros(B, R, C * n_channels).scatter(2, index, variance).view(B, R, C, n_channels)[..., 0]
     replace = numeric[:, None, :, None] & (torch.arange(pred.shape[-1], device=pred.device) == 0)  # (B, 1, C, k)
     variance = torch.where(numeric[:, None, :], variance, 0.0)
-    return torch.where(replace, cells[..., None], pred), torch.where(replace, cells[..., None], loo), variance
+    return torch.where(replace, cells[..., None], pred), variance
 
 
 def logistic_refit(
