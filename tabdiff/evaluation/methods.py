@@ -48,6 +48,7 @@ class TabDiffSetting:
     adapt_steps: int = 0  # fine-tuning steps on the table itself before inpainting (0: zero-shot)
     adapt_lr: float = 1e-3  # their learning rate
     rounds: int = 2  # generation only: TabDiffGenerator's regeneration rounds (start="rows")
+    target: bool = False  # generation only: TabDiffGenerator(target=<the table's target>) where the table has one
     blend: tuple[str, ...] = ()  # imputation only: classical imputers blended with the model (TabDiffImputer's `blend`)
     blend_holdout: float = 0.1  # imputation only: share of known numeric cells hidden to fit the blend's weights
     draw_centre: str | None = None  # multiple imputation and regression intervals: the estimators' `draw_centre`
@@ -63,7 +64,7 @@ class TabDiffSetting:
         return {
             k: v
             for k, v in asdict(self).items()
-            if k not in ("name", "rounds", "blend", "blend_holdout", "draw_centre")
+            if k not in ("name", "rounds", "target", "blend", "blend_holdout", "draw_centre")
         }
 
     def draw_kwargs(self) -> dict:
@@ -187,17 +188,23 @@ def tabdiff_regress(
 
 def tabdiff_generate(
     checkpoint: LoadedCheckpoint, setting: TabDiffSetting, train: pd.DataFrame, n_rows: int, *, seed: int,
-    device: str | None = "cpu",
+    device: str | None = "cpu", target: str | None = None,
 ) -> pd.DataFrame:  # fmt: skip
     """n_rows new rows like `train`'s (`TabDiffGenerator`; the setting's n_samples / n_ensemble / context do not
-    apply)."""
+    apply); a setting with `target` passes `target` (the table's label column, None for none) to the generator."""
     try:
         from tabdiff.inference.generator import TabDiffGenerator
     except ImportError as err:
         raise MethodUnavailable(f"the tabdiff generator is not importable ({err})") from err
     kwargs = {k: v for k, v in setting.estimator_kwargs().items() if k not in ("n_samples", "n_ensemble", "context")}
     generator = TabDiffGenerator(
-        checkpoint=checkpoint, **kwargs, rounds=setting.rounds, device=device, progress=False, random_state=seed
+        checkpoint=checkpoint,
+        **kwargs,
+        rounds=setting.rounds,
+        target=target if setting.target else None,
+        device=device,
+        progress=False,
+        random_state=seed,
     )
     return generator.fit(train).sample(n_rows)
 

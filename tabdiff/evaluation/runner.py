@@ -88,6 +88,7 @@ class GenerationConfig:
     holdout: float = 0.3  # share of each table's rows held out
     settings: tuple[TabDiffSetting, ...] = (
         TabDiffSetting(name="tabdiff-gen", sampler="conditional", n_steps=20, n_ensemble=1),
+        TabDiffSetting(name="tabdiff-gen-target", sampler="conditional", n_steps=20, n_ensemble=1, target=True),
     )
     baselines: tuple[GenerationBaselineName, ...] = GENERATION_BASELINES
 
@@ -418,7 +419,9 @@ def _generation_job(position: int, source, seed: int, config: EvaluationConfig, 
         return scored(generate_baseline(name, train, len(train), seed=seed))
 
     def ours(setting: TabDiffSetting) -> dict:
-        rows = tabdiff_generate(checkpoint, setting, train, len(train), seed=seed, device=config.device)
+        rows = tabdiff_generate(
+            checkpoint, setting, train, len(train), seed=seed, device=config.device, target=target if task else None
+        )
         return _tabdiff_fields(setting) | scored(rows)
 
     methods = [(name, "baseline", partial(baseline, name)) for name in config.generation.baselines]

@@ -215,13 +215,15 @@ class TabDiffEstimator(BaseEstimator):
         desc: str = "tabdiff",
         plan: Planner | None = None,
         sampler: SamplerSettings | None = None,
+        rng: np.random.Generator | None = None,
     ) -> DrawAggregate:
         """Encode `table` (target cells missing), inpaint the target cells n_members * n_samples times
         (sub-tables from `plan`, default `plan_tables` within the estimator's limits; `sampler` overrides the
-        estimator's sampler settings)."""
+        estimator's sampler settings). `rng` (plans, noise, draws) defaults to `_rng()`, the same stream on every
+        call of an int random_state: a caller whose calls build on each other passes each its own."""
         settings, limits = self._settings()
         settings = sampler or settings
-        rng = self._rng()
+        rng = self._rng() if rng is None else rng
         encoded = self.encoder_.transform(table)
         rare = {}
         for j in np.flatnonzero(target_mask.any(axis=0)):

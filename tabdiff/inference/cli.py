@@ -2,7 +2,7 @@
 
     tabdiff impute INPUT.csv -o OUTPUT.csv [--checkpoint PATH] [--sampler ddim] [--n-steps N] ...
     tabdiff predict --target COL --train TRAIN.csv --test TEST.csv -o OUT.csv [--task classification]
-    tabdiff generate INPUT.csv -n 1000 -o SYNTHETIC.csv [--condition sex=F] [--rounds 2] [--n-steps 20] ...
+    tabdiff generate INPUT.csv -n 1000 -o SYNTHETIC.csv [--condition sex=F] [--target label] [--rounds 2] ...
 
 `predict` picks the task from the training target when --task is not given: a non-numeric or boolean
 target, or an integer one with at most 10 distinct values, is classification; anything else regression.
@@ -147,10 +147,12 @@ def run_generate(args: argparse.Namespace) -> None:
                 f"--condition {item!r}: {name!r} is not a column of {args.input} ({list(frame.columns)[:20]})"
             )
         conditions[name] = parse_condition(text, frame[name])
+    if args.target is not None and args.target not in frame.columns:
+        raise ValueError(f"--target {args.target!r} is not a column of {args.input} ({list(frame.columns)[:20]})")
     start = time.perf_counter()
     generator = TabDiffGenerator(
         checkpoint=args.checkpoint, sampler=args.sampler, n_steps=args.n_steps, start=args.start, rounds=args.rounds,
-        max_rows=args.max_rows, max_cols=args.max_cols, adapt_steps=args.adapt_steps, non_numeric=args.non_numeric, device=args.device,
+        target=args.target, max_rows=args.max_rows, max_cols=args.max_cols, adapt_steps=args.adapt_steps, non_numeric=args.non_numeric, device=args.device,
         progress=not args.quiet, random_state=args.seed,
     )  # fmt: skip
     rows = generator.fit(frame).sample(args.n_rows, conditions=conditions)
@@ -201,6 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--rounds", type=int, default=2,
         help="with --start rows: regeneration rounds, each redrawing its own random part of every row given the "
         "rest (default 2: half, then the other half)",
+    )  # fmt: skip
+    generate.add_argument(
+        "--target", metavar="COLUMN",
+        help="the label a model will learn from the new rows: regenerated once more given each whole new row",
     )  # fmt: skip
     for sub in (impute, predict, generate):
         sub.add_argument(

@@ -161,15 +161,32 @@ def test_a_blend_setting_and_the_blend_without_the_model_run_through_the_config(
     assert regression.loc["tabdiff", "r2"] == regression.loc["tabdiff+mice", "r2"]
 
 
-def test_generation_task_scores_tabdiff_and_the_baselines_on_given_and_held_out_rows(tiny_checkpoint, tmp_path):
+def test_generation_task_scores_tabdiff_and_the_baselines_on_given_and_held_out_rows(
+    tiny_checkpoint, tmp_path, monkeypatch
+):
+    from tabdiff.inference.generator import TabDiffGenerator
+
     overrides = ["evaluation=tiny", "tasks=[generation]", f"checkpoint={tiny_checkpoint}", f"output_dir={tmp_path}",
-                 "generation.settings=[{name: tabdiff-gen, sampler: conditional, n_steps: 2, n_ensemble: 1}]"]  # fmt: skip
+                 "generation.settings=[{name: tabdiff-gen, sampler: conditional, n_steps: 2, n_ensemble: 1},"
+                 "{name: tabdiff-target, sampler: conditional, n_steps: 1, n_ensemble: 1, target: true}]"]  # fmt: skip
+    targets, sample = [], TabDiffGenerator.sample
+
+    def recording(self, n_rows, **kwargs):
+        targets.append((self.n_steps, self.target))
+        return sample(self, n_rows, **kwargs)
+
+    monkeypatch.setattr(TabDiffGenerator, "sample", recording)
     results, paths = run(_cfg(*overrides))
     assert (results.status == "ok").all(), results.loc[results.status != "ok", ["method", "error"]]
     assert set(results.task) == {"generation"} and set(results.table) == {"penguins", "linnerud"}
-    assert set(results.method) == {"copula", "bootstrap", "smote", "tabdiff-gen"}
+    assert set(results.method) == {"copula", "bootstrap", "smote", "tabdiff-gen", "tabdiff-target"}
+    # `target: true` passes each table's label (penguins: species) to the generator; other settings pass none
+    assert {t for steps, t in targets if steps == 2} == {None} and "species" in {
+        t for steps, t in targets if steps == 1
+    }
     assert results[["ks", "assoc_diff", "c2st_auc", "dcr_ratio", "exact_copies"]].notna().all().all()
     assert results.loc[results.table == "penguins", ["tv", "mle_ratio"]].notna().all().all()  # species: classification
+    assert results.loc[results.method == "tabdiff-target", "mle_ratio"].notna().any()
     assert results.n_rows.le(40).all() and results.wall_s.gt(0).all()  # linnerud has 20 rows
     report = paths["report"].read_text()
     assert "## Generation: new rows like each table's" in report and "c2st < copula" in report

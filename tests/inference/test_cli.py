@@ -137,6 +137,11 @@ def test_generate_takes_the_start_and_rounds_of_the_generator(checkpoint_path, c
     assert main([*base, "-o", str(tmp_path / "x.csv"), "--rounds", "1"]) == 2
     err = capsys.readouterr().err
     assert "rounds must be an integer >= 2" in err and err.count("\n") == 1
+    assert main([*base, "-o", str(tmp_path / "t.csv"), "--target", "f"]) == 0
+    assert len(pd.read_csv(tmp_path / "t.csv")) == 6
+    assert main([*base, "-o", str(tmp_path / "x.csv"), "--target", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "--target 'nope' is not a column" in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize(
