@@ -67,6 +67,19 @@ def inpaint(
 
     # abar_t by training timestep (respaced samplers still call the model with training timesteps)
     signal_level = diffusion.alphas_cumprod.to(device=device, dtype=torch.float32)
+    # the in-context ridge reads only the known cells: fitted once, not at every step
+    ridge_fit = (
+        model.ridge_fit(
+            cells,
+            conditional_known,
+            channel_mask=channel_mask,
+            column_kind=column_kind,
+            row_pad_mask=row_pad_mask,
+            col_pad_mask=col_pad_mask,
+        )
+        if conditional_known is not None and config.ridge_features
+        else None
+    )
 
     def model_fn(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return model(
@@ -80,6 +93,7 @@ def inpaint(
             col_pad_mask=col_pad_mask,
             col_ids=col_ids,
             alpha_bar=signal_level[t],
+            ridge_fit=ridge_fit,
         )
 
     steps = diffusion.respace(min(n_steps, diffusion.num_timesteps))

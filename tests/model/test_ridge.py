@@ -442,3 +442,46 @@ def test_gaussian_variance_grows_where_the_informative_cells_are_missing() -> No
     np.testing.assert_allclose(scale[known[:, 1], 1].mean(), 1.0, rtol=1e-4)  # known cells average to the column's
     chained = ridge_features(x, torch.tensor(known)[None], torch.ones(1, 3, dtype=torch.bool))
     assert (chained.cell_scale == 1).all()
+
+
+def test_a_precomputed_ridge_fit_gives_the_same_output_and_inpaint_fits_it_once(tiny_checkpoint_path, monkeypatch):
+    """The ridge reads only the known cells: `forward(ridge_fit=model.ridge_fit(...))` equals `forward` fitting it
+    itself (padding rows and columns, categorical columns, logistic steps), and a sampler run fits it once."""
+    import tabdiff.model.denoiser as denoiser
+    from tabdiff.diffusion import GaussianDiffusion
+    from tabdiff.inference.inpaint import inpaint
+
+    source = load_exported(tiny_checkpoint_path).model
+    config = replace(source.config, ridge_features=True, ridge_columns="all", ridge_logistic_steps=3)
+    model = TabularDenoiser(config).eval()
+    warm_start(model, tiny_checkpoint_path)
+    with torch.no_grad():
+        for layer in (model.ridge_proj, model.ridge_gate):  # a trained model's ridge input and gate are not zero
+            layer.weight.normal_(std=0.3)
+    x, known, _, categorical, _ = mixed_table(30, seed=2)
+    K = config.n_channels
+    x_known = F.pad(F.pad(x, (0, K - 4)), (0, 0, 0, 1))  # (1, 30, 6, K): a padding column at the end
+    known = F.pad(known, (0, 1))
+    channel_mask = torch.zeros(1, 6, K, dtype=torch.bool)
+    channel_mask[..., 0] = True
+    channel_mask[0, 3, :3] = True
+    masks = dict(
+        channel_mask=channel_mask,
+        column_kind=F.pad(categorical.long(), (0, 1)),
+        row_pad_mask=torch.arange(30)[None] >= 27,
+        col_pad_mask=torch.arange(6)[None] == 5,
+    )
+    x_t, t = torch.randn_like(x_known), torch.tensor([300])
+    with torch.no_grad():
+        fitted_here = model(x_t, t, known_mask=known, x_known=x_known, **masks)
+        fit = model.ridge_fit(x_known, known, **masks)
+        given = model(x_t, t, known_mask=known, x_known=x_known, ridge_fit=fit, **masks)
+    assert torch.equal(given, fitted_here)
+
+    calls = []
+    monkeypatch.setattr(denoiser, "ridge_features", lambda *a, **k: calls.append(1) or ridge_features(*a, **k))
+    diffusion = GaussianDiffusion(1000, "cosine", prediction="x0", learn_variance=config.learn_variance)
+    out = inpaint(model, diffusion, x_known, known, sampler="conditional", n_steps=5,
+                  generator=torch.Generator().manual_seed(0), **masks)  # fmt: skip
+    assert len(calls) == 1
+    assert torch.equal(out[known], x_known[known])
