@@ -253,22 +253,23 @@ class TabDiffGenerator(FittedTable):
         part = np.minimum((rng.random(rows.shape) * rounds).astype(np.int64), rounds - 1)  # each cell's round
         current: pd.DataFrame | np.ndarray = rows
         for number in range(rounds):
-            hide = (part == number) & free
-            frame = current if isinstance(current, pd.DataFrame) else pd.DataFrame(current)
-            masked = frame.mask(hide)
             current = self._fill(
-                masked.to_numpy(dtype=np.float64) if self.input_kind_ == "ndarray" else masked,
+                self._masked(current, (part == number) & free),
                 references=matched,
                 rng=np.random.default_rng([seed, 2, number]),
             )
         return current
 
     def _hidden(self, out: pd.DataFrame | np.ndarray, name: Hashable) -> pd.DataFrame | np.ndarray:
-        """`out` with column `name` missing in every row (as a round of `_resample` hides cells)."""
+        """`out` with column `name` missing in every row."""
         frame = out if isinstance(out, pd.DataFrame) else pd.DataFrame(out)
         hide = np.zeros(frame.shape, dtype=bool)
         hide[:, frame.columns.get_loc(name)] = True
-        masked = frame.mask(hide)
+        return self._masked(frame, hide)
+
+    def _masked(self, out: pd.DataFrame | np.ndarray, hide: np.ndarray) -> pd.DataFrame | np.ndarray:
+        """`out` (rows as `sample` builds them) with the cells where `hide` missing, in the fitted input's kind."""
+        masked = (out if isinstance(out, pd.DataFrame) else pd.DataFrame(out)).mask(hide)
         return masked.to_numpy(dtype=np.float64) if self.input_kind_ == "ndarray" else masked
 
     def _reference_groups(

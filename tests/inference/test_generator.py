@@ -170,11 +170,9 @@ def test_rows_start_regenerates_every_cell_and_matching_gives_the_fitted_margina
     assert not np.isin(few["x"], X["x"]).any()  # under 20 conditioned rows: the model's values as they are
 
 
-@pytest.mark.parametrize("rounds", [2, 3, 5])
-def test_each_round_regenerates_its_own_part_of_every_row(tiny, monkeypatch, rounds):
-    """rounds=k: the cells are split at random into k parts, one hidden per round given the rest; every cell
-    but a condition's is hidden exactly once."""
-    X = pd.DataFrame(np.random.default_rng(0).normal(size=(80, 6)), columns=list("abcdef"))
+@pytest.fixture
+def hidden_per_fill(monkeypatch) -> list[np.ndarray]:
+    """The missing-cell mask of each `TabDiffGenerator._fill` call (one per sampler round), in call order."""
     hidden, fill = [], TabDiffGenerator._fill
 
     def recording(self, masked, **kwargs):
@@ -182,6 +180,15 @@ def test_each_round_regenerates_its_own_part_of_every_row(tiny, monkeypatch, rou
         return fill(self, masked, **kwargs)
 
     monkeypatch.setattr(TabDiffGenerator, "_fill", recording)
+    return hidden
+
+
+@pytest.mark.parametrize("rounds", [2, 3, 5])
+def test_each_round_regenerates_its_own_part_of_every_row(tiny, hidden_per_fill, rounds):
+    """rounds=k: the cells are split at random into k parts, one hidden per round given the rest; every cell
+    but a condition's is hidden exactly once."""
+    X = pd.DataFrame(np.random.default_rng(0).normal(size=(80, 6)), columns=list("abcdef"))
+    hidden = hidden_per_fill
     TabDiffGenerator(tiny, n_steps=1, rounds=rounds, **FAST).fit(X).sample(300, conditions={"c": 0.5})
     assert len(hidden) == rounds
     times = np.sum(hidden, axis=0)
@@ -212,15 +219,9 @@ def test_every_sampler_run_draws_from_a_stream_of_its_own(tiny, monkeypatch, sta
     assert firsts[runs:] == firsts[:runs]
 
 
-def test_target_round_hides_only_the_target_after_the_rounds(tiny, monkeypatch):
+def test_target_round_hides_only_the_target_after_the_rounds(tiny, hidden_per_fill):
     X = pd.DataFrame(np.random.default_rng(0).normal(size=(50, 4)), columns=list("abcd"))
-    hidden, fill = [], TabDiffGenerator._fill
-
-    def recording(self, masked, **kwargs):
-        hidden.append(masked.isna().to_numpy())
-        return fill(self, masked, **kwargs)
-
-    monkeypatch.setattr(TabDiffGenerator, "_fill", recording)
+    hidden = hidden_per_fill
     generator = TabDiffGenerator(tiny, n_steps=1, target="c", **FAST).fit(X)
     out = generator.sample(20)
     assert len(hidden) == 3 and (hidden[2][:, 2]).all() and not np.delete(hidden[2], 2, axis=1).any()
