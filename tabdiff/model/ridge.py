@@ -245,14 +245,16 @@ def gaussian_conditional(z: torch.Tensor, known: torch.Tensor, iters: int) -> tu
     def e_step(mu: torch.Tensor, cov: torch.Tensor):
         pair = o[..., :, None] * o[..., None, :]  # (B, R, F, F) known x known
         a = cov[:, None] * pair + torch.diag_embed(1.0 - o)  # S_OO, identity on unknown features
-        chol = torch.linalg.cholesky(a)
+        # S_OO^-1 formed once per row and multiplied: cholesky_solve with F right-hand sides per small system costs
+        # about twice as much on a CPU (the whole ridge fit 0.81 -> 0.53 s on 4 x 512 x 20 tables, one thread)
+        inverse = torch.cholesky_inverse(torch.linalg.cholesky(a))
         xc = torch.where(known, x - mu[:, None], 0.0)[..., None]  # (B, R, F, 1)
-        w = torch.cholesky_solve(xc, chol)  # S_OO^-1 (x_O - mu_O), 0 on unknown features
+        w = inverse @ xc  # S_OO^-1 (x_O - mu_O), 0 on unknown features
         x_hat = torch.where(known, x, mu[:, None] + (cov[:, None] @ w)[..., 0])
         s_o = cov[:, None] * o[..., :, None]  # (B, R, F, F) diag(o) S
-        conditional = cov[:, None] - cov[:, None] @ torch.cholesky_solve(s_o, chol)  # S - S_:O S_OO^-1 S_O:
+        conditional = cov[:, None] - cov[:, None] @ (inverse @ s_o)  # S - S_:O S_OO^-1 S_O:
         conditional = conditional * ((1.0 - o)[..., :, None] * (1.0 - o)[..., None, :])  # only unknown x unknown
-        return chol, w[..., 0], x_hat, conditional
+        return inverse, w[..., 0], x_hat, conditional
 
     cov = shrunk(cov)
     for _ in range(iters):
@@ -261,8 +263,8 @@ def gaussian_conditional(z: torch.Tensor, known: torch.Tensor, iters: int) -> tu
         mu = (x_hat * row[..., None]).sum(1) / n_rows[:, None]
         second = ((x_hat[..., :, None] * x_hat[..., None, :] + conditional) * weight).sum(1) / n_rows[:, None, None]
         cov = shrunk(second - mu[..., :, None] * mu[..., None, :])
-    chol, w, x_hat, conditional = e_step(mu, cov)
-    inv_diag = torch.diagonal(torch.cholesky_inverse(chol), dim1=-2, dim2=-1)  # (B, R, F); 1 on unknown features
+    inverse, w, x_hat, conditional = e_step(mu, cov)
+    inv_diag = torch.diagonal(inverse, dim1=-2, dim2=-1)  # (B, R, F); 1 on unknown features
     loo = x - w / inv_diag
     variance = torch.where(known, 1.0 / inv_diag, torch.diagonal(conditional, dim1=-2, dim2=-1))
     return torch.where(known, loo, x_hat), variance

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from tabdiff.prior.batched.mechanisms import mechanism
-from tabdiff.prior.batched.ops import bernoulli, log_uniform, randint, standardize, uniform
+from tabdiff.prior.batched.ops import bernoulli, log_uniform, randint, sorted_last, standardize, uniform
 from tabdiff.prior.columns import ColumnConfig
 
 _TARGET_TREE_PROB = 0.3  # ColumnProcessor._target: a tree ensemble, else an MLP
@@ -159,7 +159,7 @@ def _categorical(
     own = x[table[part], column[part]]  # (Mq, rows)
     q = torch.rand((part.numel(), k_max - 1), generator=g, device=dev)
     q = torch.sort(torch.where(label[:-1] < n_cat[part, None] - 1, q, 2.0), dim=1).values
-    ordered = torch.sort(own, dim=1).values
+    ordered = sorted_last(own)
     pos = q.clamp(max=1.0) * (n_rows - 1)
     lo = pos.floor().long()
     below, above = torch.gather(ordered, 1, lo), torch.gather(ordered, 1, (lo + 1).clamp(max=n_rows - 1))
