@@ -14,6 +14,7 @@ from tabdiff.encoding.categorical import one_hot
 from tabdiff.encoding.columns import ColumnKind
 from tabdiff.encoding.numeric import QuantileNormalMap
 from tabdiff.encoding.table_encoder import EncodedTable
+from tabdiff.sorting import sorted_last
 
 
 def encode_arrays(
@@ -93,7 +94,7 @@ def encode_batch(
     seen = observed.transpose(1, 2)
     fit = fit_mask.transpose(1, 2) & seen
     fit = torch.where(fit.any(dim=2, keepdim=True), fit, seen)
-    fitted = torch.sort(torch.where(fit, x, torch.inf).contiguous(), dim=2).values  # (n, cols, rows), unfitted last
+    fitted = sorted_last(torch.where(fit, x, torch.inf))  # (n, cols, rows), unfitted last
     m = fit.sum(dim=2, keepdim=True)  # fitted cells per column
     # every sorted position's knot score: its tie run (first..last position) at the mid-rank plotting position
     pos = torch.arange(n_rows, device=x.device).expand_as(fitted)

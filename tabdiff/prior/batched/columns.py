@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import torch
 
 from tabdiff.prior.batched.mechanisms import mechanism
-from tabdiff.prior.batched.ops import bernoulli, log_uniform, randint, sorted_last, standardize, uniform
+from tabdiff.prior.batched.ops import bernoulli, log_uniform, randint, standardize, uniform
 from tabdiff.prior.columns import ColumnConfig
+from tabdiff.sorting import sorted_last
 
 _TARGET_TREE_PROB = 0.3  # ColumnProcessor._target: a tree ensemble, else an MLP
 _MAX_TARGET_INPUTS = 6  # ColumnProcessor._target: 1..min(cols - 1, 6) inputs
