@@ -292,12 +292,13 @@ class TabularDenoiser(nn.Module):
     def _ridge(self, x_known, known, numeric, column_kind, channel_mask, col_pad_mask) -> RidgeFit:
         """`ridge_features` on the known real cells `known` (B, R, C) with this config's settings."""
         cfg = self.config
-        real_col = ~col_pad_mask if col_pad_mask is not None else torch.ones_like(column_kind, dtype=torch.bool)
         return ridge_features(
             x_known,
             known,
             numeric,
-            categorical=(column_kind == 1) & real_col if cfg.ridge_columns == "all" else None,
+            categorical=(column_kind == 1) & _real_col(column_kind, col_pad_mask)
+            if cfg.ridge_columns == "all"
+            else None,
             channel_mask=channel_mask,
             logistic_steps=cfg.ridge_logistic_steps,
             gaussian_iters=cfg.ridge_gaussian_iters,
@@ -321,7 +322,11 @@ def _defaults(cells, channel_mask, column_kind, row_pad_mask, col_pad_mask):
     return channel_mask, column_kind, real_cell
 
 
+def _real_col(column_kind, col_pad_mask) -> torch.Tensor:
+    """(B, C) True for columns that are not padding."""
+    return ~col_pad_mask if col_pad_mask is not None else torch.ones_like(column_kind, dtype=torch.bool)
+
+
 def _ridge_numeric(column_kind, channel_mask, col_pad_mask) -> torch.Tensor:
     """(B, C) the numeric columns the ridge predicts: numeric kind, channel 0 used, not padding."""
-    real_col = ~col_pad_mask if col_pad_mask is not None else torch.ones_like(column_kind, dtype=torch.bool)
-    return (column_kind == 0) & channel_mask[..., 0] & real_col
+    return (column_kind == 0) & channel_mask[..., 0] & _real_col(column_kind, col_pad_mask)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -117,6 +119,29 @@ def test_build_prior_chooses_the_engine_and_refuses_unknown_ones():
         build_prior(device="cuda")
     with pytest.raises(ValueError, match="unknown families"):
         BatchedPrior(PriorConfig(family_weights={"bogus": 1.0}))
+
+
+def test_a_batch_is_drawn_under_inference_mode_but_returned_as_ordinary_tensors(monkeypatch):
+    """The draw skips autograd bookkeeping; what comes back can be written into (the stream puts real tables in)
+    and saved for backward (the trainer's inputs), which inference tensors cannot."""
+    import tabdiff.prior.batched.sampler as sampler_module
+
+    modes = []
+    original = sampler_module.sample_masks
+
+    def recording(*args, **kwargs):
+        modes.append(torch.is_inference_mode_enabled())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(sampler_module, "sample_masks", recording)
+    batch = BatchedPrior(CONFIG).sample_tensors(np.random.default_rng(0), 4)
+    assert modes == [True]
+    for f in dataclasses.fields(batch):
+        assert not getattr(batch, f.name).is_inference(), f.name
+    batch.known_mask[0] = True  # in place, outside inference mode
+    weight = torch.ones(1, requires_grad=True)
+    (batch.values * weight).sum().backward()  # saved for backward
+    assert weight.grad is not None
 
 
 def test_drawing_holds_torch_to_the_configured_threads_and_restores_them(monkeypatch):
