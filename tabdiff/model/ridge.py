@@ -246,7 +246,7 @@ def gaussian_conditional(z: torch.Tensor, known: torch.Tensor, iters: int) -> tu
         pair = o[..., :, None] * o[..., None, :]  # (B, R, F, F) known x known
         a = cov[:, None] * pair + torch.diag_embed(1.0 - o)  # S_OO, identity on unknown features
         # S_OO^-1 formed once per row and multiplied: cholesky_solve with F right-hand sides per small system costs
-        # about twice as much on a CPU (the whole ridge fit 0.81 -> 0.53 s on 4 x 512 x 20 tables, one thread)
+        # more on a CPU (the whole ridge fit 0.81 -> 0.70 s on 4 x 512 x 20 tables, one thread)
         inverse = torch.cholesky_inverse(torch.linalg.cholesky(a))
         xc = torch.where(known, x - mu[:, None], 0.0)[..., None]  # (B, R, F, 1)
         w = inverse @ xc  # S_OO^-1 (x_O - mu_O), 0 on unknown features
