@@ -121,19 +121,24 @@ def test_build_prior_chooses_the_engine_and_refuses_unknown_ones():
         BatchedPrior(PriorConfig(family_weights={"bogus": 1.0}))
 
 
+def _record_while_drawing(monkeypatch, step: str, probe) -> list:
+    """`probe()` at every call of the batched sampler's `step` (a function it imports), in call order."""
+    import tabdiff.prior.batched.sampler as sampler_module
+
+    seen, original = [], getattr(sampler_module, step)
+
+    def recording(*args, **kwargs):
+        seen.append(probe())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(sampler_module, step, recording)
+    return seen
+
+
 def test_a_batch_is_drawn_under_inference_mode_but_returned_as_ordinary_tensors(monkeypatch):
     """The draw skips autograd bookkeeping; what comes back can be written into (the stream puts real tables in)
     and saved for backward (the trainer's inputs), which inference tensors cannot."""
-    import tabdiff.prior.batched.sampler as sampler_module
-
-    modes = []
-    original = sampler_module.sample_masks
-
-    def recording(*args, **kwargs):
-        modes.append(torch.is_inference_mode_enabled())
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(sampler_module, "sample_masks", recording)
+    modes = _record_while_drawing(monkeypatch, "sample_masks", torch.is_inference_mode_enabled)
     batch = BatchedPrior(CONFIG).sample_tensors(np.random.default_rng(0), 4)
     assert modes == [True]
     for f in dataclasses.fields(batch):
@@ -145,16 +150,7 @@ def test_a_batch_is_drawn_under_inference_mode_but_returned_as_ordinary_tensors(
 
 
 def test_drawing_holds_torch_to_the_configured_threads_and_restores_them(monkeypatch):
-    import tabdiff.prior.batched.sampler as sampler_module
-
-    seen = []
-    original = sampler_module.process_columns
-
-    def recording(*args, **kwargs):
-        seen.append(torch.get_num_threads())
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(sampler_module, "process_columns", recording)
+    seen = _record_while_drawing(monkeypatch, "process_columns", torch.get_num_threads)
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
