@@ -14,6 +14,9 @@
    data worker hands the trainer.
 3. data vs training: median ms of one stream batch and of one training step of the `small` model on it
    (on `--device`), so you can see whether the model or the data bounds a run.
+
+Like `tabdiff-pretrain`, the process first sets glibc malloc to keep freed memory (`tabdiff/allocator.py`);
+`--system-malloc` leaves the defaults, to see what that setting gives.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ import numpy as np
 import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
+
+from tabdiff.allocator import keep_freed_memory
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "prior"
 
@@ -164,9 +169,17 @@ def main() -> None:
         "--train-steps", type=int, default=10, help="steps of the data-vs-training comparison (0: skip)"
     )
     parser.add_argument("--bf16", action="store_true", help="training steps under bfloat16 autocast (bf16-mixed)")
+    parser.add_argument(
+        "--system-malloc",
+        action="store_true",
+        help="leave glibc malloc at its defaults (pretraining sets keep_freed_memory: tabdiff/allocator.py)",
+    )
     args = parser.parse_args()
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device.replace("auto", "cpu")
-    print(f"device {device}, torch threads {torch.get_num_threads()}")
+    tuned = not args.system_malloc and keep_freed_memory()
+    print(
+        f"device {device}, torch threads {torch.get_num_threads()}, malloc {'keeps freed memory' if tuned else 'defaults'}"
+    )
 
     first = args.engines[0]
     header = (

@@ -13,6 +13,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from tabdiff.allocator import keep_freed_memory
 from tabdiff.training.export import export_model
 from tabdiff.training.module import TabDiffusionModule
 
@@ -60,6 +61,8 @@ def warm_start(model: torch.nn.Module, path: str | Path) -> None:
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Pretrain per `cfg` (conf/pretrain.yaml). Returns (final metrics, objects: module, trainer, datamodule, export)."""
     L.seed_everything(cfg.seed, workers=True)
+    if cfg.get("keep_freed_memory", False):
+        keep_freed_memory()  # before the DataLoader workers start: they inherit it
     model = instantiate(cfg.model)
     if cfg.get("init_from"):
         warm_start(model, cfg.init_from)

@@ -190,3 +190,21 @@ def test_ddp_on_two_cpu_processes_runs(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "world_size: 2" in result.stderr + result.stdout or "MEMBER: 2/2" in result.stderr + result.stdout
     assert (tmp_path / "export" / "tabdiff.safetensors").exists()
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_train_sets_the_allocator_before_building_anything_when_configured(tmp_path, monkeypatch, keep):
+    # keep_freed_memory must run before the DataLoader workers exist (they inherit it): stop at the first build
+    calls = []
+
+    class Built(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Built
+
+    monkeypatch.setattr("tabdiff.training.train.keep_freed_memory", lambda: calls.append("malloc"))
+    monkeypatch.setattr("tabdiff.training.train.instantiate", stop)
+    with pytest.raises(Built):
+        train(smoke_cfg(tmp_path, f"keep_freed_memory={str(keep).lower()}"))
+    assert calls == (["malloc"] if keep else [])
