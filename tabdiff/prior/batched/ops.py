@@ -134,21 +134,41 @@ def normal_scores(x: torch.Tensor, dim: int = 1) -> torch.Tensor:
     """Values mapped through their ranks along `dim` to N(0, 1) quantiles, ties at their mid-rank.
 
     draws.normal_scores (scipy's rankdata "average" + ndtri) for a batch: x (n, rows, cols) -> same shape.
-    One sort: a run of equal values spans sorted positions first..last, and its members get the mid-rank.
+    One sort: a run of equal values spans sorted positions first..last, and its members get the mid-rank. A
+    mid-rank is a half-integer, so the quantiles come from a table of the 2 n - 1 possible ones (ndtri once per
+    value instead of once per entry), and a sequence without ties takes them in order. On the CPU only the sequences
+    with ties look for runs (on other devices all do, to avoid a host sync): 128 x 256 x 40 entries, a fifth of the columns tied, 32 -> 14 ms.
     """
     x = x.transpose(dim, -1)
     n = x.shape[-1]
     ordered, order = sort_last(x.contiguous())
-    pos = torch.arange(n, device=x.device).expand_as(ordered)
+    flat = ordered.view(-1, n)
+    # quantile[j] for first + last = j: ((j / 2) + 0.5) / n, the same arithmetic as per entry, so the same bits
+    quantile = torch.special.ndtri((torch.arange(2 * n - 1, device=x.device).to(x.dtype) / 2.0 + 0.5) / n)
+    if flat.device.type == "cpu":
+        tied = torch.nonzero((flat[:, 1:] == flat[:, :-1]).any(-1))[:, 0]
+        scores_sorted = quantile[0::2].expand(flat.shape)  # no ties: first = last = the position
+        if len(tied):
+            scores_sorted = scores_sorted.clone()
+            scores_sorted[tied] = quantile[_run_bounds_sum(flat[tied])]
+    else:
+        scores_sorted = quantile[_run_bounds_sum(flat)]
+    scores = torch.empty_like(ordered).scatter_(-1, order, scores_sorted.view(ordered.shape))
+    return scores.transpose(dim, -1)
+
+
+def _run_bounds_sum(ordered: torch.Tensor) -> torch.Tensor:
+    """Sorted rows (m, n) -> first + last (m, n): the sorted positions where each entry's run of equal values
+    starts and ends."""
+    n = ordered.shape[-1]
+    pos = torch.arange(n, device=ordered.device).expand_as(ordered)
     new_run = torch.ones_like(ordered, dtype=torch.bool)
     new_run[..., 1:] = ordered[..., 1:] != ordered[..., :-1]
     first = torch.cummax(torch.where(new_run, pos, 0), dim=-1).values
     run_end = torch.ones_like(new_run)
     run_end[..., :-1] = new_run[..., 1:]
     last = torch.flip(torch.cummin(torch.flip(torch.where(run_end, pos, n - 1), [-1]), dim=-1).values, [-1])
-    scores_sorted = torch.special.ndtri(((first + last).to(x.dtype) / 2.0 + 0.5) / n)
-    scores = torch.empty_like(scores_sorted).scatter_(-1, order, scores_sorted)
-    return scores.transpose(dim, -1)
+    return first + last
 
 
 def pick_rows(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

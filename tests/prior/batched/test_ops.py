@@ -31,12 +31,18 @@ def test_student_t_has_the_t_law_with_a_df_per_entry():
     assert stats.kstest(x[:10000], stats.t(9.0).cdf).pvalue < 1e-3  # the test can tell the two apart
 
 
-def test_normal_scores_equal_scipys_ranks_with_ties():
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("tied_columns", [slice(0, 5), slice(0, 2), slice(0, 0)])
+def test_normal_scores_equal_scipys_ranks_with_ties(dtype, tied_columns):
+    # columns with ties (their runs looked for) next to columns without (quantiles taken in order)
     rng = np.random.default_rng(0)
-    x = np.round(rng.standard_normal((4, 30, 5)) * 2)  # many ties
-    got = ops.normal_scores(torch.tensor(x)).numpy()
-    ref = np.stack([draws.normal_scores(t) for t in x])
+    x = rng.standard_normal((4, 30, 5))
+    x[:, :, tied_columns] = np.round(x[:, :, tied_columns] * 2)  # many ties
+    got = ops.normal_scores(torch.tensor(x, dtype=dtype)).double().numpy()
+    ref = np.stack([draws.normal_scores(t.astype(np.float32 if dtype == torch.float32 else np.float64)) for t in x])
     np.testing.assert_allclose(got, ref, atol=1e-6)
+    rows = ops.normal_scores(torch.tensor(x, dtype=dtype).transpose(1, 2), dim=2).transpose(1, 2)
+    assert torch.equal(rows, torch.tensor(got, dtype=dtype))  # along another dim: the same numbers
 
 
 def test_standardize_matches_the_reference_and_zeroes_constant_columns():
