@@ -13,17 +13,23 @@ when rows <= predictors; otherwise the primal inverse Ginv = (X^T X + lam I)^-1 
 by the push-through identity: U = M X = X Ginv, diag(M) = (1 - rowsum(U * X)) / lam, S_j = lam Ginv_jj.
 The predictor blocks are packed side by side (a table's features at [start_c, start_c + width_c)), padded
 with zero features to the batch's widest table; a zero feature only adds a ridge-only direction that
-changes nothing. The linear algebra runs in `FilterConfig.precision`: float64 equals the reference to 1e-9;
+changes nothing, so tables are scored in groups of similar width (`width_groups`: 128 tables of 354 x 58, 237 ->
+146 ms on this CPU). The linear algebra runs in `FilterConfig.precision`: float64 equals the reference to 1e-9;
 float32 (the default) is ~1.5x faster and its scores differ by ~1e-4 at most (S_j can be ill-conditioned, ~1e-3,
 in the dual form), against a threshold of 0.05.
 """
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import torch
 
 from tabdiff.prior.batched.ops import normal_scores
 from tabdiff.prior.filtering import FilterConfig
+
+MAX_GROUPS = 8  # most width groups a batch is scored in (see width_groups)
+CALL_COST = 2.0e7  # a group's fixed cost in tensor calls, in flops (~0.4 ms on this CPU at ~50 GFLOP/s)
 
 
 def _design(
@@ -107,13 +113,42 @@ def _column_r2(design: tuple[torch.Tensor, ...], scored: torch.Tensor, ridge: fl
     return torch.where(total > 1e-12, r2, torch.zeros_like(r2))
 
 
+def width_groups(widths: torch.Tensor, rows: int, call_cost: float | None = None) -> list[torch.Tensor]:
+    """Tables split into groups of similar design width, each group's linear algebra padded to its own widest.
+
+    widths (n,) features per table (p). A table's solve costs about min(2 rows p^2 + p^3, 2 rows^2 p + rows^3)
+    flops at its group's widest p; `call_cost` (in flops, default CALL_COST) is a group's fixed cost in tensor calls. Tries 1 to
+    MAX_GROUPS groups of equal size in width order and keeps the cheapest estimate. In a batch of 128 large-prior tables of
+    350 x 58 the widest table has 244 features and the mean 162, so one padded group does about twice the work.
+    Returns index tensors (a single group: all tables, in order).
+    """
+    n, call_cost = widths.shape[0], CALL_COST if call_cost is None else call_cost
+    order = torch.argsort(widths)
+    sorted_widths = widths[order].tolist()
+
+    def cost(p: int) -> float:
+        return min(2 * rows * p * p + p**3, 2 * rows * rows * p + rows**3)
+
+    def spans(k: int) -> list[tuple[int, int]]:
+        return list(pairwise(round(i * n / k) for i in range(k + 1)))
+
+    def total(k: int) -> float:
+        return sum((b - a) * cost(sorted_widths[b - 1]) + call_cost for a, b in spans(k))
+
+    best_k = min(range(1, min(MAX_GROUPS, n) + 1), key=total)  # the fewest groups among equal estimates
+    if best_k == 1:
+        return [torch.arange(n, device=widths.device)]
+    return [order[a:b] for a, b in spans(best_k)]
+
+
 def predictability(
     g: torch.Generator, values: torch.Tensor, n_categories: torch.Tensor, cfg: FilterConfig
 ) -> torch.Tensor:
     """(n,) mean clipped leave-one-out R^2 over up to cfg.max_targets random non-constant columns; 0 = nothing predicts.
 
     values (n, rows, cols) with categorical codes 0..K-1 as floats, n_categories (n, cols) long (0 = numeric).
-    Rows are subsampled to cfg.max_rows (one random subset per table), as the reference.
+    Rows are subsampled to cfg.max_rows (one random subset per table), as the reference. Tables are scored in
+    groups of similar design width (`width_groups`): a zero-padded feature changes no score, only the cost.
     """
     n, rows, cols = values.shape
     dtype = torch.get_default_dtype()
@@ -127,14 +162,21 @@ def predictability(
     precision = {"float32": torch.float32, "float64": torch.float64}.get(cfg.precision)
     if precision is None:
         raise ValueError(f"prior.filter.precision must be 'float32' or 'float64', got {cfg.precision!r}")
-    design = _design(values, n_categories, precision)
-    energy = design[4]
-    candidate = energy > 1e-12  # (n, cols); constant columns say nothing
-    n_candidates = candidate.sum(1)
     t = min(cfg.max_targets, cols)
-    keys = torch.rand((n, cols), generator=g, device=g.device) + (~candidate).to(torch.float32) * 2.0
-    scored = keys.argsort(1)[:, :t]  # (n, t): the candidates first, in random order
-    scored_valid = torch.arange(t, device=energy.device) < n_candidates.clamp(max=t)[:, None]
-    r2 = _column_r2(design, scored, cfg.ridge_per_row * rows).clamp(min=0.0)
-    score = (r2 * scored_valid).sum(1) / scored_valid.sum(1).clamp(min=1)
-    return torch.where(n_candidates >= 2, score, torch.zeros_like(score)).to(dtype)
+    keys = torch.rand((n, cols), generator=g, device=g.device)
+    k = n_categories.to(values.device, torch.long)
+    groups = width_groups(torch.where(k > 0, k, 2).sum(1), rows)
+    score = torch.empty(n, dtype=dtype, device=values.device)
+    for index in groups:
+        whole = len(groups) == 1
+        design = _design(values if whole else values[index], k if whole else k[index], precision)
+        energy = design[4]
+        candidate = energy > 1e-12  # (m, cols); constant columns say nothing
+        n_candidates = candidate.sum(1)
+        order = (keys if whole else keys[index]) + (~candidate).to(torch.float32) * 2.0
+        scored = order.argsort(1)[:, :t]  # (m, t): the candidates first, in random order
+        scored_valid = torch.arange(t, device=energy.device) < n_candidates.clamp(max=t)[:, None]
+        r2 = _column_r2(design, scored, cfg.ridge_per_row * rows).clamp(min=0.0)
+        part = (r2 * scored_valid).sum(1) / scored_valid.sum(1).clamp(min=1)
+        score[index] = torch.where(n_candidates >= 2, part, torch.zeros_like(part)).to(dtype)
+    return score

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 import torch
 from scipy.stats import ks_2samp
 
 from tabdiff.prior import ColumnProcessor, FilterConfig, GaussianMixturePrior, LatentFactorPrior, RawTable, SCMPrior
-from tabdiff.prior.batched.filtering import _column_r2, _design, predictability
+from tabdiff.prior.batched import filtering
+from tabdiff.prior.batched.filtering import _column_r2, _design, predictability, width_groups
 from tabdiff.prior.filtering import _blocks, loo_ridge_r2
 from tabdiff.prior.filtering import predictability as reference_predictability
 
@@ -47,8 +50,11 @@ def test_column_r2_equals_reference_loo_ridge_r2(shape, dtype, tolerance):
             assert abs(float(design[4][i, j]) - float((targets[j] ** 2).sum())) < tolerance * rows
 
 
-def test_predictability_equals_reference_when_no_choice_is_random():
-    # rows <= max_rows and cols <= max_targets: the reference scores every non-constant column of every row
+@pytest.mark.parametrize("call_cost", [float("inf"), 0.0], ids=["one-group", "width-groups"])
+def test_predictability_equals_reference_when_no_choice_is_random(monkeypatch, call_cost):
+    # rows <= max_rows and cols <= max_targets: the reference scores every non-constant column of every row;
+    # scored in one padded group or in groups of similar width (zero padding changes no score)
+    monkeypatch.setattr(filtering, "CALL_COST", call_cost)
     rng = np.random.default_rng(1)
     tables = _tables(rng, 30, 48, 6)
     constant = RawTable.numeric(np.column_stack([rng.standard_normal((48, 2)), np.ones((48, 4))]))
@@ -60,6 +66,18 @@ def test_predictability_equals_reference_when_no_choice_is_random():
     expected = np.array([reference_predictability(rng, t.values, t.n_categories, CFG) for t in tables])
     np.testing.assert_allclose(scores.numpy(), expected, atol=1e-6)
     assert scores[-1] == 0.0 and expected.std() > 0.1
+
+
+def test_width_groups_partition_the_batch_by_width_when_the_work_pays_for_the_calls():
+    widths = torch.tensor(np.random.default_rng(3).integers(6, 250, 128))
+    groups = width_groups(widths, rows=256)
+    assert 1 < len(groups) <= filtering.MAX_GROUPS
+    assert sorted(torch.cat(groups).tolist()) == list(range(128))  # every table once
+    for a, b in pairwise(groups):
+        assert widths[a].max() <= widths[b].min()  # narrow tables together, wide ones together
+    assert len(width_groups(widths, rows=256, call_cost=float("inf"))) == 1
+    small = width_groups(torch.tensor([6, 8, 10, 7]), rows=20)  # tiny solves: the calls cost more than padding
+    assert len(small) == 1 and small[0].tolist() == [0, 1, 2, 3]
 
 
 def test_single_column_and_empty_batch_score_zero():
