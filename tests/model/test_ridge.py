@@ -310,6 +310,48 @@ def test_logistic_steps_classify_where_the_linear_probability_model_masks_a_clas
     torch.testing.assert_close(logistic[..., 0, :], linear[..., 0, :])  # the numeric column
 
 
+def test_logistic_refits_only_the_categorical_columns_with_an_unknown_cell(monkeypatch) -> None:
+    """The logistic answers unknown categorical cells only: columns known everywhere are not refitted (a classifier's
+    features), a table without unknown categorical cells skips it, and which other columns are refitted beside a
+    column does not change its answer."""
+    import tabdiff.model.ridge as ridge
+
+    rng = np.random.default_rng(5)
+    rows, k = 200, 4
+    x_num = rng.standard_normal(rows)
+    labels = [np.digitize(x_num + 0.5 * rng.standard_normal(rows), [-0.5, 0.5]) for _ in range(3)]
+    cells = np.zeros((rows, 4, k), dtype=np.float32)
+    cells[:, 0, 0] = x_num
+    for c, label in enumerate(labels, start=1):
+        cells[:, c, :3] = 2.0 * np.eye(3)[label] - 1.0
+    channel_mask = torch.tensor([[[True, False, False, False]] + [[True, True, True, False]] * 3])
+    kwargs = {"categorical": torch.tensor([[False, True, True, True]]), "channel_mask": channel_mask}
+    numeric = torch.tensor([[True, False, False, False]])
+
+    def fit(*known: np.ndarray, steps: int = 10) -> torch.Tensor:  # one table per known pattern
+        b = len(known)
+        batch = {key: value.expand(b, *value.shape[1:]) for key, value in kwargs.items()}
+        x = torch.tensor(cells).expand(b, *cells.shape)
+        return ridge_features(x, torch.tensor(np.stack(known)), numeric.expand(b, -1), **batch, logistic_steps=steps)[0]
+
+    refitted = []
+    real = ridge.logistic_refit
+    monkeypatch.setattr(ridge, "logistic_refit", lambda *a, **kw: refitted.append(a[1].shape[-1]) or real(*a, **kw))
+    known = np.ones((rows, 4), dtype=bool)
+    known[rows // 2 :, 0] = False  # only the numeric column unknown: nothing to refit
+    torch.testing.assert_close(fit(known), fit(known, steps=0), rtol=0, atol=0)  # the same numbers
+    assert refitted == []
+    known[rows // 2 :, 1] = False  # a label to predict; columns 2 and 3 known everywhere
+    alone = fit(known)
+    assert refitted == [1]
+    other = known.copy()
+    other[:10, 3] = False  # a second table in the batch: column 3 refitted too
+    both = fit(known, other)
+    assert refitted == [1, 2]
+    torch.testing.assert_close(both[0], alone[0], rtol=0, atol=1e-6)  # the first table answered alike
+    assert not torch.allclose(both[1, :10, 3], alone[0, :10, 3])  # the second table's column 3 was answered
+
+
 def test_unexplained_is_one_minus_the_leave_one_out_r2() -> None:
     """A column the others determine leaves ~0 of its variance; an independent one ~1; the closed form per column."""
     rng = np.random.default_rng(4)
