@@ -7,7 +7,8 @@ the top of the heap, so the next batch takes the same memory again page by page,
 than `trim_threshold` bytes lie free at its top. Measured on this 2-core CPU, one thread, runs alternated
 (2026-11-29): the large prior 681 -> 738-759 tables/s at batch 128 (`scripts/bench_prior.py --system-malloc` against
 without), the default prior 6,300 -> 6,800; peak RSS unchanged (620 MB for the large prior). One-process
-`experiment=cpu_small` training, whose step bounds it here, moved within this machine's noise (100-124 tables/s).
+`experiment=cpu_small` training, whose step bounds it here: median +4% over 7 alternated pairs (better in 6), less
+than this machine's drift (97-125 tables/s).
 The settings are process-wide; DataLoader workers inherit them by fork, and by the MALLOC_*_ environment variables
 this also sets (unless already set) under spawn or forkserver. `pretrain.yaml`'s `keep_freed_memory: false` leaves
 malloc as it is. Elsewhere than glibc (macOS, musl) this does nothing.
