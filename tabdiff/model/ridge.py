@@ -187,9 +187,10 @@ def ridge_features(
         # the logistic answers a categorical column's unknown cells only: fitted for the columns that have one in some
         # table (padding rows count as unknown). A classifier's features are usually all known, so it fits only the
         # label: 1,000 rows x 10 numeric + 30 categorical features, fit + predict_proba 36 -> 17 s on this CPU
-        refit = categorical & (m == 0).any(1) if categorical is not None and logistic_steps > 0 else None
-        cols = torch.nonzero(refit.any(0))[:, 0] if refit is not None else None
-        if cols is not None and len(cols):
+        unknown = (m == 0).any(1)  # (B, C) columns with a row that does not fit them
+        refit = categorical & unknown if categorical is not None and logistic_steps > 0 else torch.zeros_like(unknown)
+        cols = torch.nonzero(refit.any(0))[:, 0]
+        if len(cols):
             softmax_slot = (target_slot & categorical[:, None, :, None])[:, :, cols]  # (B, 1, C', k) their channels
             sub = (m[:, :, cols], (y[:, :, cols] + 1.0) / 2.0, softmax_slot, off[:, cols], chol[:, cols], lam[:, cols])
             logistic = logistic_refit(predictors, *sub, logistic_steps)

@@ -117,10 +117,10 @@ def width_groups(widths: torch.Tensor, rows: int, call_cost: float | None = None
     """Tables split into groups of similar design width, each group's linear algebra padded to its own widest.
 
     widths (n,) features per table (p). A table's solve costs about min(2 rows p^2 + p^3, 2 rows^2 p + rows^3)
-    flops at its group's widest p; `call_cost` (in flops, default CALL_COST) is a group's fixed cost in tensor calls. Tries 1 to
-    MAX_GROUPS groups of equal size in width order and keeps the cheapest estimate. In a batch of 128 large-prior tables of
-    350 x 58 the widest table has 244 features and the mean 162, so one padded group does about twice the work.
-    Returns index tensors (a single group: all tables, in order).
+    flops at its group's widest p; `call_cost` (in flops, default CALL_COST) is a group's fixed cost in tensor
+    calls. Tries 1 to MAX_GROUPS groups of equal size in width order and keeps the cheapest estimate. In a batch
+    of 128 large-prior tables of 354 x 58 the widest table has 244 features and the mean 162, so one padded group
+    does about twice the work. Returns index tensors (a single group: all tables, in order).
     """
     n, call_cost = widths.shape[0], CALL_COST if call_cost is None else call_cost
     order = torch.argsort(widths)
@@ -167,13 +167,12 @@ def predictability(
     k = n_categories.to(values.device, torch.long)
     groups = width_groups(torch.where(k > 0, k, 2).sum(1), rows)
     score = torch.empty(n, dtype=dtype, device=values.device)
-    for index in groups:
-        whole = len(groups) == 1
-        design = _design(values if whole else values[index], k if whole else k[index], precision)
+    for index in [slice(None)] if len(groups) == 1 else groups:  # one group: the tensors as they are, no copies
+        design = _design(values[index], k[index], precision)
         energy = design[4]
         candidate = energy > 1e-12  # (m, cols); constant columns say nothing
         n_candidates = candidate.sum(1)
-        order = (keys if whole else keys[index]) + (~candidate).to(torch.float32) * 2.0
+        order = keys[index] + (~candidate).to(torch.float32) * 2.0
         scored = order.argsort(1)[:, :t]  # (m, t): the candidates first, in random order
         scored_valid = torch.arange(t, device=energy.device) < n_candidates.clamp(max=t)[:, None]
         r2 = _column_r2(design, scored, cfg.ridge_per_row * rows).clamp(min=0.0)

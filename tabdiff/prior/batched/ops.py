@@ -136,8 +136,9 @@ def normal_scores(x: torch.Tensor, dim: int = 1) -> torch.Tensor:
     draws.normal_scores (scipy's rankdata "average" + ndtri) for a batch: x (n, rows, cols) -> same shape.
     One sort: a run of equal values spans sorted positions first..last, and its members get the mid-rank. A
     mid-rank is a half-integer, so the quantiles come from a table of the 2 n - 1 possible ones (ndtri once per
-    value instead of once per entry), and a sequence without ties takes them in order. On the CPU only the sequences
-    with ties look for runs (on other devices all do, to avoid a host sync): 128 x 256 x 40 entries, a fifth of the columns tied, 32 -> 14 ms.
+    value instead of once per entry), and a sequence without ties takes them in order. On the CPU only the
+    sequences with ties look for runs (on other devices all do, to avoid a host sync): 128 x 256 x 40 entries, a
+    fifth of the columns tied, 32 -> 14 ms.
     """
     x = x.transpose(dim, -1)
     n = x.shape[-1]
