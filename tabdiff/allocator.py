@@ -30,16 +30,23 @@ MMAP_THRESHOLD_MAX = 32 * 2**20  # glibc refuses more on 64-bit (HEAP_MAX_SIZE /
 TRIM_THRESHOLD = 256 * 2**20  # measured: 256 MiB, 1 GiB and no trimming at all gave the same speed
 
 
+def glibc() -> ctypes.CDLL | None:
+    """This process's C library when it is glibc on Linux, else None."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+
+
 def keep_freed_memory(trim_threshold: int = TRIM_THRESHOLD) -> bool:
     """Set this process's glibc malloc to reuse freed blocks (module docstring); True when glibc took the settings.
 
     Idempotent; call it in the process that will draw or train, before its DataLoader workers start."""
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    libc = glibc()
+    if libc is None:
         return False
     # child processes started afresh (spawn, forkserver) read these when their malloc starts
     os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", str(MMAP_THRESHOLD_MAX))
     os.environ.setdefault("MALLOC_TRIM_THRESHOLD_", str(int(trim_threshold)))
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
     ok = libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX) == 1
     ok = libc.mallopt(M_TRIM_THRESHOLD, int(trim_threshold)) == 1 and ok
     if not ok:

@@ -4,26 +4,25 @@ settings are process-wide and glibc's thresholds adapt to what a process has alr
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import json
-import platform
 import subprocess
 import sys
 
 import pytest
 
-glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
-has_mallinfo2 = glibc and hasattr(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"), "mallinfo2")
+from tabdiff.allocator import glibc, keep_freed_memory
+
+libc = glibc()
+has_mallinfo2 = libc is not None and hasattr(libc, "mallinfo2")
 
 PROBE = """
-import ctypes, ctypes.util, json, os, sys
-from tabdiff.allocator import keep_freed_memory
+import ctypes, json, os, sys
+from tabdiff.allocator import glibc, keep_freed_memory
 took = keep_freed_memory() if sys.argv[1] == "tuned" else None
 class MallInfo2(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in
                 ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
-libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+libc = glibc()
 libc.mallinfo2.restype = MallInfo2
 libc.malloc.restype = ctypes.c_void_p
 libc.free.argtypes = [ctypes.c_void_p]
@@ -54,8 +53,6 @@ def test_keep_freed_memory_serves_large_blocks_from_the_heap_and_keeps_them():
     assert tuned["env"] == str(32 * 2**20)  # for workers started by spawn or forkserver
 
 
-@pytest.mark.skipif(glibc, reason="the no-op path: not glibc")
+@pytest.mark.skipif(libc is not None, reason="the no-op path: not glibc")
 def test_keep_freed_memory_does_nothing_without_glibc():
-    from tabdiff.allocator import keep_freed_memory
-
     assert keep_freed_memory() is False
