@@ -12,7 +12,7 @@ a ratio to MissForest's nRMSE:
 - table oracle / column oracle: the convex weights per table / per column that fit the scored cells themselves
   (an upper bound on any blend of these four methods' fills; not something a user can run).
 
-    python scripts/blend_bound.py                      # 14 tables x 3 seeds, ~20 minutes on 2 CPU cores
+    python scripts/blend_bound.py                      # 14 tables x 3 seeds, ~40 minutes on one CPU core (bfi 6)
     python scripts/blend_bound.py --seeds 0 --tables wine glass
 """
 
