@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from omegaconf import OmegaConf
 
 from tabdiff.evaluation.baselines import OrdinalCodes
 from tabdiff.evaluation.zero_shot import ImputationTask, make_tasks, scored_numeric
@@ -31,6 +33,7 @@ from tabdiff.inference import TabDiffImputer
 from tabdiff.inference.blend import MIN_HELD, classical_imputer, column_scale, convex_weights, fill_matrix, holdout_mask
 
 METHODS = ("tabdiff", "missforest", "mice", "knn")
+CONFIG = Path(__file__).resolve().parents[1] / "conf" / "evaluate.yaml"
 
 
 def fills(task: ImputationTask, hidden: np.ndarray, seed: int, options: dict) -> dict[str, np.ndarray]:
@@ -94,7 +97,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    options = {"knn_neighbors": 5, "mice_max_iter": 10, "forest_trees": 50, "forest_max_iter": 5}  # evaluate.yaml's
+    options = dict(OmegaConf.load(CONFIG).baseline_options)  # the evaluation's settings of the classical imputers
     records = []
     for seed in args.seeds:
         for task in make_tasks(missing_rate=0.3, seed=seed, tables=args.tables):
