@@ -2,7 +2,7 @@
 "adaptation <= 0.90 x MissForest".
 
 For each held-out table and seed (the evaluation's tables and 30% MCAR masks, `make_tasks`), the model
-(`TabDiffImputer()` defaults) and MissForest / MICE / KNN (`tabdiff.inference.blend`, the evaluation's reduced
+(`TabDiffImputer()` defaults) and MissForest / MICE / KNN (`tabdiff.experts.blend`, the evaluation's reduced
 settings) fill the table's missing cells, and again with a share of the known numeric cells hidden as well (as
 `TabDiffImputer(blend=...)` hides them). Printed per table (means over seeds) and as medians over tables, each as
 a ratio to MissForest's nRMSE:
@@ -29,8 +29,8 @@ from omegaconf import OmegaConf
 
 from tabdiff.evaluation.baselines import OrdinalCodes
 from tabdiff.evaluation.zero_shot import ImputationTask, make_tasks, scored_numeric
+from tabdiff.experts.blend import MIN_HELD, classical_imputer, column_scale, convex_weights, fill_matrix, holdout_mask
 from tabdiff.inference import TabDiffImputer
-from tabdiff.inference.blend import MIN_HELD, classical_imputer, column_scale, convex_weights, fill_matrix, holdout_mask
 
 METHODS = ("tabdiff", "missforest", "mice", "knn")
 CONFIG = Path(__file__).resolve().parents[1] / "conf" / "evaluate.yaml"

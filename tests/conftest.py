@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from tabdiff.checkpoint import export_weights
 from tabdiff.diffusion import GaussianDiffusion
 from tabdiff.model import DenoiserConfig, TabularDenoiser
-from tabdiff.training.export import export_weights
 
 # the tests run many tiny tensor ops: one thread is faster for them, and keeps results stable when the
 # machine's other core is busy (a background pretraining run)
@@ -27,7 +27,7 @@ def tiny_checkpoint_path(tmp_path_factory) -> Path:
             p.add_(0.05 * torch.randn_like(p))
     diffusion = GaussianDiffusion(50, "cosine", learn_variance=True, prediction="x0", clip_x0=5.0)
     config = {
-        "format_version": 1,
+        "format_version": 2,
         "model": asdict(model.config),
         "diffusion": diffusion.config(),
         "encoder": {"max_categories": 16, "clip": 5.0, "n_quantiles": 1000},

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from tabdiff.data.sources import TableLoadError
+from tabdiff.data.errors import TableLoadError
 from tabdiff.resources import resource_dir
 
 Split = Literal["pretrain", "heldout"]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tabdiff.data.sources import TableLoadError
+from tabdiff.data.errors import TableLoadError
 
 logger = logging.getLogger(__name__)
 

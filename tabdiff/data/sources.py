@@ -20,6 +20,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import pandas as pd
 
+from tabdiff.data.errors import TableLoadError
+
 logger = logging.getLogger(__name__)
 
 OnError = Literal["raise", "skip"]
@@ -34,10 +36,6 @@ class TableSource(Protocol):
     def name(self) -> str: ...
 
     def load(self) -> pd.DataFrame: ...
-
-
-class TableLoadError(RuntimeError):
-    """A table could not be loaded; the message names the table and says why (and what to do)."""
 
 
 class LocalFileTable:

@@ -7,7 +7,7 @@ Imputers take the table as given (NaN = unknown) and return it complete, known c
 - ``mice``: ``IterativeImputer(BayesianRidge)``, the usual MICE stand-in.
 - ``missforest``: ``IterativeImputer(RandomForestRegressor)``, the usual MissForest stand-in.
 - ``mice+knn``: MICE and KNN blended per table as ``TabDiffImputer(blend=("mice", "knn"))`` blends them with the
-  model (`tabdiff.inference.blend`), without the model: what the blend gives without pretraining.
+  model (`tabdiff.experts.blend`), without the model: what the blend gives without pretraining.
 
 The sklearn imputers work on numbers, so categorical columns are ordinal-coded (codes in the category
 order), imputed as numbers, then rounded and clipped back to a category. For mean/mode the categorical
@@ -42,7 +42,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from tabdiff.evaluation.zero_shot import is_numeric_column
-from tabdiff.inference.blend import CLASSICAL, classical_imputer, fill_matrix, fit_blend, holdout_mask
+from tabdiff.experts.blend import CLASSICAL, classical_imputer, fill_matrix, fit_blend, holdout_mask
 
 # checked with `pip download --no-deps` and the wheels' metadata (hyperimpute 0.1.17, tabpfn 0.1.9 / 0.1.11)
 UNAVAILABLE = {
@@ -107,7 +107,7 @@ def impute_baseline(
 
 
 def impute_blend(given: pd.DataFrame, experts: tuple, *, seed: int, options: dict) -> pd.DataFrame:
-    """`given` filled by classical imputers blended per table (`tabdiff.inference.blend.fit_blend`, weights fit on
+    """`given` filled by classical imputers blended per table (`tabdiff.experts.blend.fit_blend`, weights fit on
     BLEND_HOLDOUT of the known numeric cells); categorical cells take the first imputer's fills."""
     codes = OrdinalCodes(given)
     x = codes.to_array(given)

@@ -28,6 +28,11 @@ def evaluation_config(cfg: DictConfig) -> EvaluationConfig:
     """The plain `EvaluationConfig` of a composed conf/evaluate.yaml."""
     c = OmegaConf.to_container(cfg, resolve=True)
     imputation, supervised, ours = c["imputation"], c["supervised"], c["tabdiff"]
+    experts = {"experts": c["experts"]} if c.get("experts") else {}  # one choice for every setting, when given
+
+    def setting(s: dict) -> TabDiffSetting:
+        return TabDiffSetting(**(s | experts))
+
     return EvaluationConfig(
         tables=tuple(c["tables"]) if c.get("tables") else None,
         tasks=tuple(c["tasks"]),
@@ -40,21 +45,21 @@ def evaluation_config(cfg: DictConfig) -> EvaluationConfig:
         classifiers=tuple(supervised["classifiers"]),
         regressors=tuple(supervised["regressors"]),
         baseline_options=BaselineOptions(**c["baseline_options"]),
-        tabdiff=tuple(TabDiffSetting(**s) for s in ours["settings"]),
-        sweep=tuple(TabDiffSetting(**s) for s in ours["sweep"]),
+        tabdiff=tuple(setting(s) for s in ours["settings"]),
+        sweep=tuple(setting(s) for s in ours["sweep"]),
         sweep_on=tuple((m, float(r)) for m, r in ours["sweep_on"]),
         test_fraction=supervised["test_fraction"],
         interval=supervised["interval"],
         probe=ProbeConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in c["probe"].items()}),
         draws=DrawsConfig(
             n_draws=int(c["draws"]["n_draws"]),
-            settings=tuple(TabDiffSetting(**s) for s in c["draws"]["settings"]),
+            settings=tuple(setting(s) for s in c["draws"]["settings"]),
             references=tuple(c["draws"]["references"]),
             at=tuple((m, float(r)) for m, r in c["draws"]["at"]),
         ),
         generation=GenerationConfig(
             holdout=float(c["generation"]["holdout"]),
-            settings=tuple(TabDiffSetting(**s) for s in c["generation"]["settings"]),
+            settings=tuple(setting(s) for s in c["generation"]["settings"]),
             baselines=tuple(c["generation"]["baselines"]),
         ),
         checkpoint=c.get("checkpoint"),

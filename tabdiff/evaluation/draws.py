@@ -27,7 +27,7 @@ from sklearn.linear_model import BayesianRidge
 
 from tabdiff.evaluation.baselines import BaselineOptions, impute_coded
 from tabdiff.evaluation.zero_shot import ImputationTask, scored_numeric
-from tabdiff.inference.blend import mean_abs_difference
+from tabdiff.experts.blend import mean_abs_difference
 
 BAND_LEVELS = (0.5, 0.8, 0.9)
 DrawReference = Literal["marginal", "mice"]

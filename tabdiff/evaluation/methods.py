@@ -1,9 +1,8 @@
 """tabdiff as an evaluation method: a named sampler setting run through the scikit-learn-style estimators.
 
 Every tabdiff figure of the evaluation goes through the estimators of `tabdiff.inference`
-(`TabDiffImputer`, `TabDiffClassifier`, `TabDiffRegressor`), so it measures what a user gets. Where they
-are not importable, imputation falls back to `zero_shot.impute_task` (one sub-table, no ensemble:
-`n_samples` and `n_ensemble` are ignored) and the supervised tasks are skipped.
+(`TabDiffImputer`, `TabDiffClassifier`, `TabDiffRegressor`, `TabDiffGenerator`), so it measures what a user gets.
+A setting's `experts` runs the checkpoint with its in-context experts ("checkpoint") or the network alone ("none").
 
 Regression intervals come from `predict_quantiles` with the same setting. With one-step DDIM a "draw" is
 the model's conditional-mean estimate, so those intervals only hold the ensemble's spread (they
@@ -16,15 +15,15 @@ import re
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 
-from tabdiff.evaluation.baselines import MethodUnavailable
+from tabdiff.checkpoint import LoadedCheckpoint, load_exported
 from tabdiff.evaluation.supervised import SupervisedTask, align_proba
-from tabdiff.evaluation.zero_shot import ImputationTask, impute_task
-from tabdiff.inference.checkpoint import LoadedCheckpoint, load_exported
+from tabdiff.evaluation.zero_shot import ImputationTask
+from tabdiff.experts import ExpertChoice
+from tabdiff.inference import TabDiffClassifier, TabDiffGenerator, TabDiffImputer, TabDiffRegressor
 from tabdiff.inference.inpaint import Sampler
 from tabdiff.inference.plan import ContextChoice
 from tabdiff.resources import resource_dir
@@ -37,6 +36,7 @@ class TabDiffSetting:
     """One sampler setting of the estimators; `name` is the method's name in the results."""
 
     name: str = "tabdiff"
+    experts: ExpertChoice = "checkpoint"  # "checkpoint": its in-context experts; "none": the network alone
     sampler: Sampler = "ddim"  # "ddim" | "conditional" | "repaint" (tabdiff.inference.inpaint)
     n_steps: int = 1  # sampler steps (repaint: about n_steps * jump_n_sample denoiser calls)
     jump_length: int = 10  # repaint: steps between resampling rounds
@@ -88,28 +88,6 @@ def load_checkpoint(path: str | Path | None, device: str = "cpu") -> LoadedCheck
     return load_exported(path, device=device)
 
 
-def _estimators() -> SimpleNamespace:
-    """TabDiffImputer, TabDiffClassifier, TabDiffRegressor: from the public package, else their modules."""
-    try:
-        import tabdiff.inference as public
-
-        return SimpleNamespace(
-            TabDiffImputer=public.TabDiffImputer,
-            TabDiffClassifier=public.TabDiffClassifier,
-            TabDiffRegressor=public.TabDiffRegressor,
-        )
-    except (ImportError, AttributeError):
-        pass
-    try:
-        from tabdiff.inference.imputer import TabDiffImputer
-        from tabdiff.inference.predictors import TabDiffClassifier, TabDiffRegressor
-    except ImportError as err:
-        raise MethodUnavailable(f"the tabdiff estimators are not importable ({err})") from err
-    return SimpleNamespace(
-        TabDiffImputer=TabDiffImputer, TabDiffClassifier=TabDiffClassifier, TabDiffRegressor=TabDiffRegressor
-    )
-
-
 def tabdiff_impute(
     checkpoint: LoadedCheckpoint,
     setting: TabDiffSetting,
@@ -119,15 +97,7 @@ def tabdiff_impute(
     device: str | None = "cpu",
 ) -> pd.DataFrame:
     """The task's table with every unknown cell imputed by tabdiff with `setting`."""
-    try:
-        estimators = _estimators()
-    except MethodUnavailable:
-        return impute_task(
-            checkpoint.model, checkpoint.diffusion, task, encoder_settings=checkpoint.config.get("encoder"),
-            sampler=setting.sampler, n_steps=setting.n_steps, jump_length=setting.jump_length,
-            jump_n_sample=setting.jump_n_sample, seed=seed,
-        )  # fmt: skip
-    imputer = estimators.TabDiffImputer(
+    imputer = TabDiffImputer(
         checkpoint=checkpoint, **setting.estimator_kwargs(), blend=setting.blend, blend_holdout=setting.blend_holdout,
         device=device, progress=False, random_state=seed,
     )  # fmt: skip
@@ -139,7 +109,7 @@ def tabdiff_sample(
     device: str | None = "cpu",
 ) -> list[pd.DataFrame]:  # fmt: skip
     """n imputations of the task's table (`TabDiffImputer.sample`: each draw its own ensemble plan and noise)."""
-    imputer = _estimators().TabDiffImputer(
+    imputer = TabDiffImputer(
         checkpoint=checkpoint, **setting.estimator_kwargs(), blend=setting.blend, blend_holdout=setting.blend_holdout,
         **setting.draw_kwargs(), device=device, progress=False, random_state=seed,
     )  # fmt: skip
@@ -152,7 +122,7 @@ def tabdiff_classify(
     checkpoint: LoadedCheckpoint, setting: TabDiffSetting, task: SupervisedTask, *, seed: int, device: str = "cpu"
 ) -> np.ndarray:
     """(test rows, len(task.classes)) class probabilities."""
-    model = _estimators().TabDiffClassifier(
+    model = TabDiffClassifier(
         checkpoint=checkpoint, **setting.estimator_kwargs(), device=device, progress=False, random_state=seed
     )
     model.fit(task.X_train, task.y_train)
@@ -171,7 +141,7 @@ def tabdiff_regress(
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """(prediction, lower, upper) on the test rows; the bounds are the central `interval` quantiles
     (None without `quantiles`)."""
-    model = _estimators().TabDiffRegressor(
+    model = TabDiffRegressor(
         checkpoint=checkpoint, **setting.estimator_kwargs(), **setting.draw_kwargs(), device=device, progress=False,
         random_state=seed,
     )  # fmt: skip
@@ -192,10 +162,6 @@ def tabdiff_generate(
 ) -> pd.DataFrame:  # fmt: skip
     """n_rows new rows like `train`'s (`TabDiffGenerator`; the setting's n_samples / n_ensemble / context do not
     apply); a setting with `target` passes `target` (the table's label column, None for none) to the generator."""
-    try:
-        from tabdiff.inference.generator import TabDiffGenerator
-    except ImportError as err:
-        raise MethodUnavailable(f"the tabdiff generator is not importable ({err})") from err
     kwargs = {k: v for k, v in setting.estimator_kwargs().items() if k not in ("n_samples", "n_ensemble", "context")}
     generator = TabDiffGenerator(
         checkpoint=checkpoint,

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from tabdiff.checkpoint import LoadedCheckpoint
 from tabdiff.evaluation import baselines as bl
 from tabdiff.evaluation.baselines import MethodUnavailable
 from tabdiff.evaluation.draws import DRAW_REFERENCES, DrawReference, reference_draws, score_draws
@@ -54,7 +55,6 @@ from tabdiff.evaluation.zero_shot import (
     normalized_rmse,
     scored_cells,
 )
-from tabdiff.inference.checkpoint import LoadedCheckpoint
 
 log = logging.getLogger(__name__)
 TaskKind = Literal["imputation", "classification", "regression", "icl_probe", "multiple_imputation", "generation"]

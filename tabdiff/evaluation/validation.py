@@ -18,11 +18,11 @@ import lightning as L
 import numpy as np
 from lightning.pytorch.callbacks import Callback
 
+from tabdiff.checkpoint import LoadedCheckpoint
 from tabdiff.evaluation.baselines import make_regressor
 from tabdiff.evaluation.icl_probe import ProbeConfig, ProbeTask, make_probe_tasks, r2_score
 from tabdiff.evaluation.methods import TabDiffSetting, tabdiff_impute, tabdiff_regress
 from tabdiff.evaluation.zero_shot import ImputationTask, make_tasks, normalized_rmse
-from tabdiff.inference.checkpoint import LoadedCheckpoint
 from tabdiff.inference.inpaint import Sampler
 
 log = logging.getLogger(__name__)

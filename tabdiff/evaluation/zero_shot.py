@@ -14,11 +14,8 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import torch
 
 from tabdiff.data.manifest import BundledTable, bundled_tables
-from tabdiff.encoding import TableEncoder
-from tabdiff.inference.inpaint import Sampler, inpaint
 from tabdiff.prior.missingness import MissingnessConfig, column_signal, mar_mask, mcar_mask, mnar_mask
 
 Mechanism = Literal["mcar", "mar", "mnar"]
@@ -171,45 +168,3 @@ def scored_cells(task: ImputationTask) -> tuple[int, int]:
     scored = task.frame.notna().to_numpy() & ~task.known_mask
     numeric = np.array([c in task.numeric for c in task.frame.columns])
     return int(scored[:, numeric].sum()), int(scored[:, ~numeric].sum())
-
-
-def mean_imputation(task: ImputationTask) -> pd.DataFrame:
-    """The yardstick: every numeric column's known mean (and every categorical column's known mode)."""
-    from tabdiff.evaluation.baselines import impute_mean_mode
-
-    return impute_mean_mode(task.given)
-
-
-@torch.no_grad()
-def impute_task(
-    model: torch.nn.Module,
-    diffusion,
-    task: ImputationTask,
-    *,
-    encoder_settings: dict | None = None,
-    sampler: Sampler = "ddim",
-    n_steps: int = 1,
-    jump_length: int = 10,
-    jump_n_sample: int = 10,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """Encode with statistics of the known cells only (as a user's table would be), inpaint, decode."""
-    given = task.given
-    encoder = TableEncoder(**(encoder_settings or {})).fit(given)
-    encoded = encoder.transform(given)
-    device = next(model.parameters()).device
-    generator = torch.Generator(device=device).manual_seed(seed)
-    cells = inpaint(
-        model,
-        diffusion,
-        encoded.cells[None].to(device),
-        encoded.known_mask[None].to(device),
-        channel_mask=encoded.channel_mask[None].to(device),
-        column_kind=encoded.column_kind[None].to(device),
-        sampler=sampler,
-        n_steps=n_steps,
-        jump_length=jump_length,
-        jump_n_sample=jump_n_sample,
-        generator=generator,
-    )
-    return encoder.inverse_transform(cells[0].cpu(), index=task.frame.index)

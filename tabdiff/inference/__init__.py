@@ -4,7 +4,7 @@
 `inpaint`, the sampler core; `load_pretrained` loads the bundled checkpoint or any export.
 """
 
-from tabdiff.inference.checkpoint import BUNDLED_CHECKPOINT, LoadedCheckpoint, load_exported, load_pretrained
+from tabdiff.checkpoint import BUNDLED_CHECKPOINT, LoadedCheckpoint, load_exported, load_pretrained
 from tabdiff.inference.generator import TabDiffGenerator
 from tabdiff.inference.imputer import TabDiffImputer
 from tabdiff.inference.inpaint import DEFAULT_STEPS, SAMPLERS, Sampler, inpaint

@@ -3,7 +3,7 @@
 The table teaches the model its own relations: each step draws `batch_size` sub-tables (random rows and, on
 wide tables, random columns), hides some of their observed cells (MCAR for imputation; for prediction the
 target on a share of the training rows, as at prediction time) and takes one step of the pretraining
-objective (`tabdiff.training.objective`) on the hidden cells. Cells the estimator will answer are unknown in
+objective (`tabdiff.objective`) on the hidden cells. Cells the estimator will answer are unknown in
 the table, so they are never a loss cell: the model never sees an answer.
 
 The weights scored and kept are an exponential moving average of the trained ones (`ema`): small batches make
@@ -27,11 +27,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from tabdiff.checkpoint import LoadedCheckpoint
 from tabdiff.data.batch import TableBatch
 from tabdiff.encoding import EncodedTable
-from tabdiff.inference.checkpoint import LoadedCheckpoint
+from tabdiff.experts import NO_EXPERTS, ExpertConfig
 from tabdiff.inference.inpaint import inpaint
-from tabdiff.training.objective import denoising_losses
+from tabdiff.objective import denoising_losses
 
 
 @dataclass(frozen=True)
@@ -78,9 +79,11 @@ def adapt(
     settings: AdaptSettings,
     rng: np.random.Generator,
     target_col: int | None = None,
+    experts: ExpertConfig = NO_EXPERTS,
     progress: bool = False,
 ) -> AdaptResult:
-    """Fine-tune a copy of `checkpoint`'s denoiser on `encoded`'s observed cells.
+    """Fine-tune a copy of `checkpoint`'s denoiser on `encoded`'s observed cells, with `experts` mixed in as they will
+    be when the adapted model is used (training and scoring alike).
 
     `target_col`: prediction mode, where only that column's cells are hidden (on a share of the rows, as test
     rows are); None: imputation mode, where any observed cell may be hidden.
@@ -109,7 +112,7 @@ def adapt(
     averaged = copy.deepcopy(model) if settings.ema > 0 else model  # the weights that are scored and kept
 
     def score() -> float:
-        return _heldout_error(averaged, checkpoint, val_batch, generator)
+        return _heldout_error(averaged, checkpoint, val_batch, generator, experts)
 
     best, best_step, history, stale = score(), 0, [], 0
     history.append((0, best))
@@ -122,7 +125,7 @@ def adapt(
             encoded, observed, hideable & ~holdout, None, settings, rng, device, hide=True, target=target_col
         )[0]
         losses = denoising_losses(model, checkpoint.diffusion, batch, generator, p_unconditional=0.0,
-                                  p_top_t=settings.p_top_t, id_dim=model.config.id_dim)  # fmt: skip
+                                  p_top_t=settings.p_top_t, id_dim=model.config.id_dim, experts=experts)  # fmt: skip
         optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
@@ -209,13 +212,18 @@ def _batch(
 
 @torch.no_grad()
 def _heldout_error(
-    model: torch.nn.Module, checkpoint: LoadedCheckpoint, batch: TableBatch, generator: torch.Generator
+    model: torch.nn.Module,
+    checkpoint: LoadedCheckpoint,
+    batch: TableBatch,
+    generator: torch.Generator,
+    experts: ExpertConfig,
 ) -> float:
     """Mean squared error, in encoded units, of the one-pass estimate of the batch's hidden observed cells."""
     model.eval()
     state = generator.get_state()
     out = inpaint(model, checkpoint.diffusion, batch.cells, batch.known_mask, channel_mask=batch.channel_mask,
-                  column_kind=batch.column_kind, sampler="ddim", n_steps=1, generator=generator)  # fmt: skip
+                  column_kind=batch.column_kind, sampler="ddim", n_steps=1, experts=experts,
+                  generator=generator)  # fmt: skip
     generator.set_state(state)  # every score sees the same column ids
     scored = batch.loss_cells(torch.ones(batch.shape[0], dtype=torch.bool, device=batch.cells.device))
     if not scored.any():

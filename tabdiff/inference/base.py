@@ -12,10 +12,11 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 
+from tabdiff.checkpoint import LoadedCheckpoint, resolve_checkpoint
 from tabdiff.encoding import ColumnKind, TableEncoder
+from tabdiff.experts import EXPERT_CHOICES, NO_EXPERTS, ExpertChoice, ExpertConfig
 from tabdiff.inference.adapt import AdaptSettings, adapt
 from tabdiff.inference.aggregate import DrawAggregate, centre_draws
-from tabdiff.inference.checkpoint import LoadedCheckpoint, resolve_checkpoint
 from tabdiff.inference.engine import Limits, Planner, SamplerSettings, draw_blocks
 from tabdiff.inference.frames import NON_NUMERIC, ColumnPrep, NonNumeric
 from tabdiff.inference.inpaint import DEFAULT_STEPS, SAMPLERS, Sampler
@@ -28,6 +29,10 @@ PARAMETERS_DOC = """
     checkpoint : None, str, Path or LoadedCheckpoint
         None loads the checkpoint bundled with tabdiff (`load_pretrained()`); a path loads an export
         (`.safetensors` + `.json`) or a Lightning `.ckpt`; a `LoadedCheckpoint` is used as it is.
+    experts : "checkpoint" or "none"
+        "checkpoint" (default): the in-context experts the checkpoint names (its JSON's "experts": for the bundled
+        one, a chained ridge, a Gaussian fitted by EM and a multinomial logistic regression, fitted on the table's
+        known cells and mixed into the network's estimate by their precision); "none": the network alone.
     sampler : "ddim", "conditional" or "repaint"
         "ddim" (default): the conditional network with DDIM; with one step, one forward pass that gives the
         model's estimate of the expected cells: fastest, and the point estimate the model was trained for.
@@ -89,6 +94,7 @@ class TabDiffEstimator(BaseEstimator):
         self,
         checkpoint: LoadedCheckpoint | str | Path | None = None,
         *,
+        experts: ExpertChoice = "checkpoint",
         sampler: Sampler = "ddim",
         n_steps: int | None = None,
         jump_length: int = 10,
@@ -107,6 +113,7 @@ class TabDiffEstimator(BaseEstimator):
         random_state: int | np.random.RandomState | None = None,
     ) -> None:
         self.checkpoint = checkpoint
+        self.experts = experts
         self.sampler = sampler
         self.n_steps = n_steps
         self.jump_length = jump_length
@@ -137,6 +144,8 @@ class TabDiffEstimator(BaseEstimator):
         """Checked sampler settings and size limits (checked at every call: set_params may change them)."""
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {list(SAMPLERS)}, got {self.sampler!r}")
+        if not isinstance(self.experts, str) or self.experts not in EXPERT_CHOICES:
+            raise ValueError(f"experts must be one of {list(EXPERT_CHOICES)}, got {self.experts!r}")
         minimum = {"jump_length": 1, "jump_n_sample": 1, "n_samples": 1, "n_ensemble": 1,
                    "max_rows": 2, "max_cols": 1, "batch_size": 1, "adapt_steps": 0}  # fmt: skip
         if self.n_steps is not None:
@@ -160,13 +169,19 @@ class TabDiffEstimator(BaseEstimator):
     # --- set-up in fit -------------------------------------------------------------------------------------
 
     def _load_checkpoint(self) -> None:
-        """Sets `checkpoint_`; refuses a conditional sampler on an unconditional checkpoint."""
+        """Sets `checkpoint_` and `experts_` (the ExpertConfig that runs); refuses a conditional sampler on an
+        unconditional checkpoint."""
         self._settings()
         self.checkpoint_ = resolve_checkpoint(self.checkpoint, self.device)
+        self.experts_ = self._experts_of(self.checkpoint_)
         if self.sampler != "repaint" and not self.checkpoint_.model.config.conditional:
             raise ValueError(
                 f"sampler={self.sampler!r} needs a conditionally trained checkpoint; use sampler='repaint'"
             )
+
+    def _experts_of(self, checkpoint: LoadedCheckpoint) -> ExpertConfig:
+        """The experts that run with `checkpoint` under this estimator's `experts` choice."""
+        return checkpoint.experts if self.experts == "checkpoint" else NO_EXPERTS
 
     def _fit_prep(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Sets `prep_` (how the model sees the user's columns, frames.ColumnPrep); returns the model's view."""
@@ -193,7 +208,7 @@ class TabDiffEstimator(BaseEstimator):
         settings = AdaptSettings(steps=int(self.adapt_steps), lr=float(self.adapt_lr), max_rows=min(limits.max_rows, 128),
                                  max_cols=limits.max_cols, holdout=0.1 if target_col is None else 0.25)  # fmt: skip
         result = adapt(self.checkpoint_, self.encoder_.transform(table), settings=settings, rng=self._rng(),
-                       target_col=target_col, progress=bool(self.progress))  # fmt: skip
+                       target_col=target_col, experts=self.experts_, progress=bool(self.progress))  # fmt: skip
         self.checkpoint_ = result.checkpoint
         self.adapt_best_step_, self.adapt_history_ = result.best_step, result.history
 
@@ -240,6 +255,7 @@ class TabDiffEstimator(BaseEstimator):
         for block in draw_blocks(
             self.checkpoint_, encoded, target_mask, settings=settings, limits=limits,
             n_members=n_members, n_samples=n_samples, rng=rng, progress=bool(self.progress), desc=desc, plan=plan,
+            experts=self.experts_,
         ):  # fmt: skip
             aggregate.add(block)
         aggregate.check_complete()

@@ -1,6 +1,6 @@
 """`tabdiff` command line: impute a table, or predict a target column, from CSV / Parquet / Feather / Excel files.
 
-    tabdiff impute INPUT.csv -o OUTPUT.csv [--checkpoint PATH] [--sampler ddim] [--n-steps N] ...
+    tabdiff impute INPUT.csv -o OUTPUT.csv [--checkpoint PATH] [--experts none] [--sampler ddim] [--n-steps N] ...
     tabdiff predict --target COL --train TRAIN.csv --test TEST.csv -o OUT.csv [--task classification]
     tabdiff generate INPUT.csv -n 1000 -o SYNTHETIC.csv [--condition sex=F] [--target label] [--rounds 2] ...
 
@@ -22,7 +22,8 @@ import warnings
 import pandas as pd
 from pandas.api import types as ptypes
 
-from tabdiff.inference.blend import CLASSICAL
+from tabdiff.experts import EXPERT_CHOICES
+from tabdiff.experts.blend import CLASSICAL
 from tabdiff.inference.files import SUFFIXES, read_table, write_table
 from tabdiff.inference.frames import NON_NUMERIC
 from tabdiff.inference.generator import STARTS
@@ -44,6 +45,7 @@ def pick_task(target: pd.Series) -> str:
 def _estimator_options(args: argparse.Namespace) -> dict:
     return {
         "checkpoint": args.checkpoint,
+        "experts": args.experts,
         "sampler": args.sampler,
         "n_steps": args.n_steps,
         "n_samples": args.n_samples,
@@ -151,7 +153,8 @@ def run_generate(args: argparse.Namespace) -> None:
         raise ValueError(f"--target {args.target!r} is not a column of {args.input} ({list(frame.columns)[:20]})")
     start = time.perf_counter()
     generator = TabDiffGenerator(
-        checkpoint=args.checkpoint, sampler=args.sampler, n_steps=args.n_steps, start=args.start, rounds=args.rounds,
+        checkpoint=args.checkpoint, experts=args.experts, sampler=args.sampler, n_steps=args.n_steps, start=args.start,
+        rounds=args.rounds,
         target=args.target, max_rows=args.max_rows, max_cols=args.max_cols, adapt_steps=args.adapt_steps, non_numeric=args.non_numeric, device=args.device,
         progress=not args.quiet, random_state=args.seed,
     )  # fmt: skip
@@ -220,6 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("--decimal", choices=[".", ","], help="CSV decimal mark (default: ',' when sniffed)")
         sub.add_argument("--checkpoint", help="a .safetensors export or .ckpt (default: the bundled checkpoint)")
+        sub.add_argument(
+            "--experts", choices=list(EXPERT_CHOICES), default="checkpoint",
+            help="in-context experts mixed into the network's estimate: those the checkpoint names (default), or "
+            "none (the network alone)",
+        )  # fmt: skip
         generating = sub is generate
         sub.add_argument("--sampler", choices=list(SAMPLERS), default="conditional" if generating else "ddim")
         sub.add_argument(

@@ -17,8 +17,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from tabdiff.checkpoint import LoadedCheckpoint
 from tabdiff.encoding import EncodedTable
-from tabdiff.inference.checkpoint import LoadedCheckpoint
+from tabdiff.experts import NO_EXPERTS, ExpertConfig
 from tabdiff.inference.inpaint import Sampler, inpaint
 from tabdiff.inference.plan import ContextChoice, SubTable, plan_tables
 
@@ -65,11 +66,13 @@ def draw_blocks(
     progress: bool,
     desc: str,
     plan: Planner | None = None,
+    experts: ExpertConfig = NO_EXPERTS,
 ) -> Iterator[Block]:
     """Inpaint every target cell `n_members * n_samples` times; yields each sub-table's draw as it is done.
 
     `target_mask` (rows, cols) marks the cells to return; they must be unknown in `encoded.known_mask`.
     `plan(target_mask, known_mask, rng)` draws one member's sub-tables (default: `plan_tables` within `limits`).
+    `experts` are mixed into the network's estimate (`inpaint`).
     """
     known_np = encoded.known_mask.numpy()
     if (target_mask & known_np).any():
@@ -112,6 +115,7 @@ def draw_blocks(
             n_steps=settings.n_steps,
             jump_length=settings.jump_length,
             jump_n_sample=settings.jump_n_sample,
+            experts=experts,
             generator=generator,
             progress=progress and many_steps,
         )

@@ -90,6 +90,7 @@ class TabDiffGenerator(FittedTable):
         self,
         checkpoint: object = None,
         *,
+        experts: str = "checkpoint",
         sampler: str = "conditional",
         n_steps: int | None = 20,
         jump_length: int = 10,
@@ -110,6 +111,7 @@ class TabDiffGenerator(FittedTable):
         random_state: int | np.random.RandomState | None = None,
     ) -> None:
         self.checkpoint = checkpoint
+        self.experts = experts
         self.sampler = sampler
         self.n_steps = n_steps
         self.jump_length = jump_length

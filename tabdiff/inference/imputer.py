@@ -8,9 +8,7 @@ from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from tabdiff.encoding import ColumnKind
-from tabdiff.inference.aggregate import DrawAggregate, check_draw_centre, draw_centre_doc
-from tabdiff.inference.base import PARAMETERS_DOC, TabDiffEstimator
-from tabdiff.inference.blend import (
+from tabdiff.experts.blend import (
     MIN_HELD,
     check_blend,
     column_scale,
@@ -18,6 +16,8 @@ from tabdiff.inference.blend import (
     holdout_mask,
     spread_scale,
 )
+from tabdiff.inference.aggregate import DrawAggregate, check_draw_centre, draw_centre_doc
+from tabdiff.inference.base import PARAMETERS_DOC, TabDiffEstimator
 from tabdiff.inference.frames import (
     align_columns,
     allowed_categories,
@@ -167,6 +167,7 @@ class TabDiffImputer(TransformerMixin, FittedTable, auto_wrap_output_keys=None):
         self,
         checkpoint: object = None,
         *,
+        experts: str = "checkpoint",
         sampler: str = "ddim",
         n_steps: int | None = None,
         jump_length: int = 10,
@@ -188,7 +189,7 @@ class TabDiffImputer(TransformerMixin, FittedTable, auto_wrap_output_keys=None):
         random_state: int | np.random.RandomState | None = None,
     ) -> None:
         super().__init__(
-            checkpoint, sampler=sampler, n_steps=n_steps, jump_length=jump_length, jump_n_sample=jump_n_sample,
+            checkpoint, experts=experts, sampler=sampler, n_steps=n_steps, jump_length=jump_length, jump_n_sample=jump_n_sample,
             n_samples=n_samples, n_ensemble=n_ensemble, max_rows=max_rows, max_cols=max_cols, context=context,
             batch_size=batch_size, adapt_steps=adapt_steps, adapt_lr=adapt_lr, non_numeric=non_numeric,
             device=device, progress=progress, random_state=random_state,
@@ -205,12 +206,12 @@ class TabDiffImputer(TransformerMixin, FittedTable, auto_wrap_output_keys=None):
     def transform(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame | np.ndarray:
         """X with its missing cells filled by point estimates (mean / most probable category), blended with
         classical imputers' fills when `blend` names some."""
-        experts = check_blend(self.blend, self.blend_holdout)
+        methods = check_blend(self.blend, self.blend_holdout)
         frame, table, offset, missing = self._table(X)
         aggregate = self._inpaint_missing(
             frame, table, offset, missing, n_members=self.n_ensemble, n_samples=self.n_samples
         )
-        blended = self._blended(table, offset, missing, aggregate, experts) if experts else {}
+        blended = self._blended(table, offset, missing, aggregate, methods) if methods else {}
         fills = {}
         for j in np.flatnonzero(missing.any(axis=0)):
             rows = np.flatnonzero(missing[:, j])
@@ -235,14 +236,14 @@ class TabDiffImputer(TransformerMixin, FittedTable, auto_wrap_output_keys=None):
         """
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise ValueError(f"n must be an integer >= 1, got {n!r}")
-        experts = check_blend(self.blend, self.blend_holdout)
+        methods = check_blend(self.blend, self.blend_holdout)
         check_draw_centre(self.draw_centre)
         frame, table, offset, missing = self._table(X)
         self._warn_if_mean_draws()
         aggregate = self._inpaint_missing(frame, table, offset, missing, n_members=n, n_samples=1, keep_draws=True)
         # with a blend, each numeric draw is the blended point + blend_spread_ x (draw - the draws' mean)
-        blended = self._blended(table, offset, missing, aggregate, experts, n_members=n) if experts else {}
-        centred = self._centred_on_point(frame, table, offset, missing, aggregate, n) if not experts else {}
+        blended = self._blended(table, offset, missing, aggregate, methods, n_members=n) if methods else {}
+        centred = self._centred_on_point(frame, table, offset, missing, aggregate, n) if not methods else {}
         out = []
         for draw in range(n):
             fills = {}
@@ -288,7 +289,7 @@ class TabDiffImputer(TransformerMixin, FittedTable, auto_wrap_output_keys=None):
         offset: int,
         missing: np.ndarray,
         aggregate: DrawAggregate,
-        experts: tuple,
+        methods: tuple,
         *,
         n_members: int | None = None,
     ) -> dict[int, np.ndarray]:
@@ -301,7 +302,7 @@ class TabDiffImputer(TransformerMixin, FittedTable, auto_wrap_output_keys=None):
         numeric = np.array([kind == ColumnKind.NUMERIC for kind in aggregate.kinds])
         rng = np.random.default_rng([self._rng().integers(2**63), 2])  # a stream of its own, not the plan's
         held = holdout_mask(~np.isnan(numbers), numeric, float(self.blend_holdout), rng)
-        self.blend_weights_ = {"tabdiff": 1.0, **{name: 0.0 for name in experts}}
+        self.blend_weights_ = {"tabdiff": 1.0, **{name: 0.0 for name in methods}}
         self.blend_spread_ = 1.0
         if held.sum() < MIN_HELD:
             return {}
@@ -317,8 +318,8 @@ class TabDiffImputer(TransformerMixin, FittedTable, auto_wrap_output_keys=None):
             model[cols == j] = on_held.mean(j, rows[cols == j])
             if draws:
                 deviations[:, cols == j] = on_held.draws[j][:, rows[cols == j]] - model[cols == j]
-        weights, full, on_held_blend = fit_blend(numbers, held, experts, seed=int(rng.integers(2**31 - 1)), first=model)
-        self.blend_weights_ = dict(zip(("tabdiff", *experts), weights.tolist(), strict=True))
+        weights, full, on_held_blend = fit_blend(numbers, held, methods, seed=int(rng.integers(2**31 - 1)), first=model)
+        self.blend_weights_ = dict(zip(("tabdiff", *methods), weights.tolist(), strict=True))
         if draws:
             scale = column_scale(numbers)[cols]
             self.blend_spread_ = spread_scale(deviations, on_held_blend, numbers[rows, cols], scale)
@@ -329,7 +330,7 @@ class TabDiffImputer(TransformerMixin, FittedTable, auto_wrap_output_keys=None):
             at = np.flatnonzero(target[:, j])
             values = np.full(len(table), np.nan)
             values[at] = weights[0] * aggregate.mean(j, at)
-            for w, name in zip(weights[1:], experts, strict=True):
+            for w, name in zip(weights[1:], methods, strict=True):
                 values[at] += w * full[name][at, j]
             out[int(j)] = values
         return out

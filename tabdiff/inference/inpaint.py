@@ -7,6 +7,10 @@ Samplers (speed / quality trade-off; n = n_steps denoiser calls unless said):
 - "repaint": the seed algorithm, faithful: the network is *not* told which cells are known; the known cells
   are imposed by replacement only, with jump_n_sample resampling rounds every jump_length steps
   (about n_steps * jump_n_sample calls).
+
+With enabled `experts` (tabdiff.experts) the conditional samplers mix the experts' estimate into the network's: they
+are fitted once on the known cells, before the first step. The "repaint" sampler tells the network nothing of the
+known cells, and runs it alone.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import torch
 from torch import nn
 
 from tabdiff.diffusion import GaussianDiffusion, inpaint_ddim, repaint
+from tabdiff.experts import NO_EXPERTS, ExpertConfig, FittedExperts, check_prediction, with_experts
 
 Sampler = Literal["ddim", "conditional", "repaint"]
 SAMPLERS: tuple[Sampler, ...] = ("ddim", "conditional", "repaint")
@@ -42,6 +47,7 @@ def inpaint(
     col_ids: torch.Tensor | None = None,
     row_pad_mask: torch.Tensor | None = None,
     col_pad_mask: torch.Tensor | None = None,
+    experts: ExpertConfig = NO_EXPERTS,
     generator: torch.Generator | None = None,
     progress: bool = False,
 ) -> torch.Tensor:
@@ -49,7 +55,7 @@ def inpaint(
 
     Known cells and unused channels come back bit-identical. `col_ids` (B, C, id_dim) defaults to fresh
     standard-normal draws from `generator` (the model was trained with random ids per table).
-    `progress` shows a bar over the sampler's steps.
+    `experts` are mixed into the network's output (module docstring). `progress` shows a bar over the sampler's steps.
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be 'ddim', 'conditional' or 'repaint', got {sampler!r}")
@@ -65,22 +71,6 @@ def inpaint(
     known_channels = known_mask[..., None] | ~channel_mask[:, None, :, :]  # (B, R, C, K)
     conditional_known = None if sampler == "repaint" else known_mask
 
-    # abar_t by training timestep (respaced samplers still call the model with training timesteps)
-    signal_level = diffusion.alphas_cumprod.to(device=device, dtype=torch.float32)
-    # the in-context ridge reads only the known cells: fitted once, not at every step
-    ridge_fit = (
-        model.ridge_fit(
-            cells,
-            conditional_known,
-            channel_mask=channel_mask,
-            column_kind=column_kind,
-            row_pad_mask=row_pad_mask,
-            col_pad_mask=col_pad_mask,
-        )
-        if conditional_known is not None and config.ridge_features
-        else None
-    )
-
     def model_fn(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return model(
             x_t,
@@ -92,9 +82,13 @@ def inpaint(
             row_pad_mask=row_pad_mask,
             col_pad_mask=col_pad_mask,
             col_ids=col_ids,
-            alpha_bar=signal_level[t],
-            ridge_fit=ridge_fit,
         )
+
+    if conditional_known is not None and experts.enabled:
+        check_prediction(experts, diffusion.prediction, "inpaint")
+        fitted = FittedExperts(experts, cells, conditional_known, channel_mask=channel_mask, column_kind=column_kind,
+                               row_pad_mask=row_pad_mask, col_pad_mask=col_pad_mask)  # fmt: skip
+        model_fn = with_experts(model_fn, fitted, diffusion.alphas_cumprod)
 
     steps = diffusion.respace(min(n_steps, diffusion.num_timesteps))
     if sampler == "ddim":

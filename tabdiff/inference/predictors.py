@@ -110,6 +110,7 @@ class TabDiffClassifier(ClassifierMixin, TabDiffPredictor):
         self,
         checkpoint: object = None,
         *,
+        experts: str = "checkpoint",
         sampler: str = "ddim",
         n_steps: int | None = None,
         jump_length: int = 10,
@@ -129,7 +130,7 @@ class TabDiffClassifier(ClassifierMixin, TabDiffPredictor):
         random_state: int | np.random.RandomState | None = None,
     ) -> None:
         super().__init__(
-            checkpoint, sampler=sampler, n_steps=n_steps, jump_length=jump_length, jump_n_sample=jump_n_sample,
+            checkpoint, experts=experts, sampler=sampler, n_steps=n_steps, jump_length=jump_length, jump_n_sample=jump_n_sample,
             n_samples=n_samples, n_ensemble=n_ensemble, max_rows=max_rows, max_cols=max_cols, context=context,
             batch_size=batch_size, adapt_steps=adapt_steps, adapt_lr=adapt_lr, non_numeric=non_numeric,
             device=device, progress=progress, random_state=random_state,
@@ -208,6 +209,7 @@ class TabDiffRegressor(RegressorMixin, TabDiffPredictor):
         self,
         checkpoint: object = None,
         *,
+        experts: str = "checkpoint",
         sampler: str = "ddim",
         n_steps: int | None = None,
         jump_length: int = 10,
@@ -227,7 +229,7 @@ class TabDiffRegressor(RegressorMixin, TabDiffPredictor):
         random_state: int | np.random.RandomState | None = None,
     ) -> None:
         super().__init__(
-            checkpoint, sampler=sampler, n_steps=n_steps, jump_length=jump_length, jump_n_sample=jump_n_sample,
+            checkpoint, experts=experts, sampler=sampler, n_steps=n_steps, jump_length=jump_length, jump_n_sample=jump_n_sample,
             n_samples=n_samples, n_ensemble=n_ensemble, max_rows=max_rows, max_cols=max_cols, context=context,
             batch_size=batch_size, adapt_steps=adapt_steps, adapt_lr=adapt_lr, non_numeric=non_numeric,
             device=device, progress=progress, random_state=random_state,

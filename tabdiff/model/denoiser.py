@@ -5,10 +5,8 @@ on its own, then L blocks alternate attention across the columns of a row (`attn
 across the rows of a column (`attn_between_rows`). There is no positional encoding: rows are a set, and
 columns are told apart only by random per-column identifiers, so the network is equivariant to row
 order (and to column order when the identifiers move with the columns) and accepts any (R, C).
-With `ridge_features`, a closed-form ridge regression fitted on each table's known cells (model/ridge.py) is one
-more input per numeric cell and, through a learned gate, part of each unknown numeric cell's x0 output (and, with
-`ridge_columns='all'`, each unknown categorical cell's: a linear probability model of its one-hot channels, or with
-`ridge_logistic_steps` a multinomial logistic regression).
+In-context experts (closed-form fits on the known cells) are not part of the network: `tabdiff.experts` mixes them
+into its output outside `forward`.
 
 The network knows nothing of diffusion schedules: it maps (x_t, t, conditioning) to K outputs per cell
 (what they mean, eps / x0 / v, is the diffusion core's business), plus K variance-interpolation values
@@ -21,19 +19,15 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from einops import repeat
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from tabdiff.model.layers import Block, FinalLayer, TimestepEmbedder, key_pad_to_attn_mask
-from tabdiff.model.ridge import RidgeFit, precision_share, ridge_features, ridge_x0
 
 VarianceActivation = Literal["none", "tanh"]
-RidgeColumns = Literal["numeric", "all"]
-RidgeShare = Literal["even", "precision"]
-
-RIDGE_GATE_BIAS = 0.0  # the ridge's initial share of an unknown cell's output: one half
+ValueEmbedding = Literal["linear", "rbf"]
+RBF_RANGE = 3.0  # the RBF centres span [-3, 3] normal scores (the encoder clips at 5)
 COL_ID_BLOCK = 64  # default column ids are drawn in blocks of this many columns, one seed per block
 
 
@@ -52,30 +46,19 @@ class DenoiserConfig:
     dropout: float = 0.0  # dropout in attention weights, MLP hidden and residual branches
     time_freq_dim: int = 128  # number of sinusoidal timestep features fed to the timestep MLP
     grad_checkpoint: bool = False  # recompute blocks in backward (training only): memory for compute
-    ridge_features: bool = False  # in-context ridge, input and gated x0 output (model/ridge.py); x0 prediction only
-    ridge_columns: RidgeColumns = "numeric"  # the ridge's columns: numeric, or all (categorical one-hot channels too)
-    ridge_logistic_steps: int = 0  # with ridge_columns=all: 0 = linear probability model, N = logistic (N MM steps)
-    ridge_gaussian_iters: int = (
-        0  # 0 = chained ridge; N = numeric columns from a Gaussian's means (N EM steps; ridge.py)
-    )
-    ridge_share: RidgeShare = "even"  # the gate's prior: an even share, or the ridge's precision (model/ridge.py)
-    ridge_network_var: float = 0.5  # "precision": the network's assumed error variance, as a share of the column's
+    value_embedding: ValueEmbedding = "linear"  # a numeric value: channel 0 of a linear map; rbf: + n_rbf bumps of it
+    n_rbf: int = 16  # with value_embedding="rbf": Gaussian bumps at even centres over [-3, 3] normal scores
+    thinking_rows: int = 0  # learned rows added to every table: attention across rows has spare slots to work in
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
         if self.variance_activation not in ("none", "tanh"):
             raise ValueError(f"variance_activation must be 'none' or 'tanh', got {self.variance_activation!r}")
-        if self.ridge_columns not in ("numeric", "all"):
-            raise ValueError(f"ridge_columns must be 'numeric' or 'all', got {self.ridge_columns!r}")
-        if self.ridge_share not in ("even", "precision"):
-            raise ValueError(f"ridge_share must be 'even' or 'precision', got {self.ridge_share!r}")
-        if not self.ridge_network_var > 0:
-            raise ValueError(f"ridge_network_var must be > 0, got {self.ridge_network_var!r}")
-        if not isinstance(self.ridge_logistic_steps, int) or self.ridge_logistic_steps < 0:
-            raise ValueError(f"ridge_logistic_steps must be an integer >= 0, got {self.ridge_logistic_steps!r}")
-        if not isinstance(self.ridge_gaussian_iters, int) or self.ridge_gaussian_iters < 0:
-            raise ValueError(f"ridge_gaussian_iters must be an integer >= 0, got {self.ridge_gaussian_iters!r}")
+        if self.value_embedding not in ("linear", "rbf"):
+            raise ValueError(f"value_embedding must be 'linear' or 'rbf', got {self.value_embedding!r}")
+        if self.n_rbf < 2 or self.thinking_rows < 0:
+            raise ValueError(f"n_rbf must be >= 2 and thinking_rows >= 0, got {self.n_rbf}, {self.thinking_rows}")
 
     @property
     def n_out(self) -> int:
@@ -109,9 +92,13 @@ class TabularDenoiser(nn.Module):
         if config.conditional:
             self.x_known_proj = nn.Linear(K, d, bias=False)  # the clean value, where known
             self.known_embed = nn.Parameter(torch.zeros(d))  # "this cell is known"
-            if config.ridge_features:
-                self.ridge_proj = nn.Linear(2, d)  # [prediction, available] of the in-context ridge (model/ridge.py)
-                self.ridge_gate = nn.Linear(d, 1)  # per unknown cell: the ridge's share of the x0 output
+        if config.value_embedding == "rbf":  # a richer input per numeric value than one channel of a linear map
+            self.register_buffer("rbf_centres", torch.linspace(-RBF_RANGE, RBF_RANGE, config.n_rbf), persistent=False)
+            self.x_t_rbf = nn.Linear(config.n_rbf, d, bias=False)
+            if config.conditional:
+                self.x_known_rbf = nn.Linear(config.n_rbf, d, bias=False)
+        if config.thinking_rows:
+            self.thinking = nn.Parameter(torch.zeros(config.thinking_rows, d))  # (T, d) rows the table does not have
         self.kind_embed = nn.Embedding(2, d)  # column kind: 0 numeric, 1 categorical
         self.col_id_proj = nn.Linear(config.id_dim, d, bias=False)  # random column identifier
         # timestep conditioning, blocks, head
@@ -135,6 +122,8 @@ class TabularDenoiser(nn.Module):
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
         nn.init.normal_(self.kind_embed.weight, std=0.02)
+        if self.config.thinking_rows:
+            nn.init.normal_(self.thinking, std=0.02)
         if self.config.conditional:
             nn.init.normal_(self.known_embed, std=0.02)
         for layer in (self.t_embed.mlp[0], self.t_embed.mlp[2]):
@@ -145,12 +134,6 @@ class TabularDenoiser(nn.Module):
         for layer in (self.final.adaln[-1], self.final.linear):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
-        if self.config.conditional and self.config.ridge_features:
-            # warm-started from a model without the feature: no input, and outputs an even blend of that model's
-            # prediction and the ridge's (blending the model with linear imputers was worth 0.834 -> 0.746 nRMSE)
-            nn.init.zeros_(self.ridge_proj.weight)
-            nn.init.zeros_(self.ridge_gate.weight)
-            nn.init.constant_(self.ridge_gate.bias, RIDGE_GATE_BIAS)
 
     def n_parameters(self) -> int:
         """Number of parameters."""
@@ -168,8 +151,6 @@ class TabularDenoiser(nn.Module):
         row_pad_mask: torch.Tensor | None = None,
         col_pad_mask: torch.Tensor | None = None,
         col_ids: torch.Tensor | None = None,
-        alpha_bar: torch.Tensor | None = None,
-        ridge_fit: RidgeFit | None = None,
     ) -> torch.Tensor:
         """Predict per-cell outputs for a batch of padded tables.
 
@@ -185,12 +166,6 @@ class TabularDenoiser(nn.Module):
             row_pad_mask: bool (B, R), True = padding row; None = no padding.
             col_pad_mask: bool (B, C), True = padding column; None = no padding.
             col_ids: float (B, C, id_dim) column identifiers; None = `default_col_ids` from config.col_id_seed.
-            alpha_bar: float (B,) the signal level abar_t of x_t, read only with `ridge_features`: the ridge's x0
-                estimate is its Gaussian posterior given x_t (`ridge.ridge_x0`); None = the ridge's prediction
-                alone (the abar = 0 limit, right for the one-pass estimate at t = T - 1).
-            ridge_fit: `self.ridge_fit(...)` of these known cells, read only with `ridge_features`: the ridge depends on
-                the known cells alone, so a sampler fits it once for all its steps (17% of a step's time); None =
-                fitted here.
 
         Returns:
             (B, R, C, K), or (B, R, C, 2K) with learn_variance (the K mean-part channels first, then the K
@@ -202,7 +177,6 @@ class TabularDenoiser(nn.Module):
         if K != cfg.n_channels:
             raise ValueError(f"x_t has {K} channels, the model expects n_channels={cfg.n_channels}")
         device = x_t.device
-        ridge = None
 
         channel_mask, column_kind, real_cell = _defaults(x_t, channel_mask, column_kind, row_pad_mask, col_pad_mask)
         if col_ids is None:
@@ -211,34 +185,26 @@ class TabularDenoiser(nn.Module):
 
         # per-cell embedding; torch.where (not a product) so NaN in ignored inputs cannot leak
         h = self.x_t_proj(torch.where(used, x_t, 0.0))  # (B, R, C, d)
+        numeric = (column_kind == 0)[:, None] & used[..., 0]  # (B, R, C) real numeric cells
+        if cfg.value_embedding == "rbf":
+            h = h + self._rbf(self.x_t_rbf, x_t, numeric)
         if cfg.conditional and known_mask is not None:
             if x_known is None:
                 raise ValueError("a conditional call with known_mask needs x_known")
             known = known_mask & real_cell  # (B, R, C)
             h = h + self.x_known_proj(torch.where(known[..., None] & used, x_known, 0.0))
             h = h + torch.where(known[..., None], self.known_embed, 0.0)
-            if cfg.ridge_features:
-                numeric = _ridge_numeric(column_kind, channel_mask, col_pad_mask)  # (B, C)
-                if ridge_fit is None:
-                    ridge_fit = self._ridge(x_known, known, numeric, column_kind, channel_mask, col_pad_mask)
-                pred, available, residual_var, unexplained, cell_scale = ridge_fit
-                # (B, R, C, K), (B, C), (B, C, K), (B, C), (B, R, C)
-                # embedded: numeric cells' prediction and availability (categorical cells' inputs stay as trained)
-                embedded = available & numeric  # (B, C)
-                feature = torch.stack([pred[..., 0], embedded[:, None, :].expand_as(pred[..., 0]).float()], dim=-1)
-                h = h + self.ridge_proj(feature.to(h.dtype))  # (B, R, C, d)
-                cell_var = residual_var[:, None] * cell_scale[..., None]  # (B, R, C, K) each cell's error variance
-                expert = ridge_x0(pred, cell_var, torch.where(used, x_t, 0.0), alpha_bar)  # (B, R, C, K)
-                prior = (  # the gate's starting point in logits: even (0), or the ridge's precision share per cell
-                    torch.logit(
-                        precision_share((unexplained[:, None, :] * cell_scale).clamp(max=4.0), cfg.ridge_network_var)
-                    )
-                    if cfg.ridge_share == "precision"
-                    else torch.zeros_like(cell_scale)
-                )  # (B, R, C)
-                ridge = (expert, available[:, None, :] & ~known & real_cell, prior)  # mixed into unknown cells
+            if cfg.value_embedding == "rbf":
+                h = h + self._rbf(self.x_known_rbf, x_known, numeric & known)
         col_embed = self.kind_embed(column_kind) + self.col_id_proj(col_ids.to(h.dtype))  # (B, C, d)
         h = h + col_embed[:, None]  # broadcast over rows
+        T = cfg.thinking_rows
+        if T:  # learned rows (same for every table, told apart from each other only by their content) before the rows
+            thinking = self.thinking.to(h.dtype)[None, :, None, :] + col_embed[:, None]  # (B, T, C, d)
+            h = torch.cat([thinking, h], dim=1)  # (B, T + R, C, d)
+            pad = torch.zeros(B, T, dtype=torch.bool, device=device)
+            row_pad_mask = None if row_pad_mask is None else torch.cat([pad, row_pad_mask], dim=1)
+            R = R + T
 
         c = self.t_embed(t)  # (B, d)
         cols_attn_mask = key_pad_to_attn_mask(
@@ -253,17 +219,7 @@ class TabularDenoiser(nn.Module):
             else:
                 h = block(h, c, cols_attn_mask, rows_attn_mask)
 
-        out = self.final(h, c)  # (B, R, C, n_out)
-        if ridge is not None:
-            # the mean part of an unknown cell: (1 - a) x the network's + a x the ridge's x0 estimate, the share a
-            # gated by the cell's final hidden state from the column's prior logit (an x0 output; the loader refuses
-            # other predictions)
-            pred, mixed, prior = ridge
-            gate = self.ridge_gate(F.layer_norm(h, (h.shape[-1],)))  # (B, R, C, 1)
-            share = torch.sigmoid(gate + prior[..., None].to(gate.dtype))
-            share = torch.where(mixed[..., None], share, 0.0).to(out.dtype)
-            mean_part = (1.0 - share) * out[..., :K] + share * pred.to(out.dtype)
-            out = torch.cat([mean_part, out[..., K:]], dim=-1)
+        out = self.final(h[:, T:], c)  # (B, R, C, n_out): the thinking rows give no output
         if cfg.learn_variance:
             if cfg.variance_activation == "tanh":
                 mean_part, var_part = out.split(K, dim=-1)
@@ -271,38 +227,13 @@ class TabularDenoiser(nn.Module):
             used = repeat(used, "b r c k -> b r c (two k)", two=2)  # (B, R, C, 2K), mean part first
         return torch.where(used, out, 0.0)
 
-    def ridge_fit(
-        self,
-        x_known: torch.Tensor,
-        known_mask: torch.Tensor,
-        *,
-        channel_mask: torch.Tensor | None = None,
-        column_kind: torch.Tensor | None = None,
-        row_pad_mask: torch.Tensor | None = None,
-        col_pad_mask: torch.Tensor | None = None,
-    ) -> RidgeFit:
-        """The in-context ridge `forward` fits on these known cells (arguments as `forward`'s), to pass to every step
-        of a sampler as `forward(ridge_fit=...)`. Needs a conditional network with `ridge_features`."""
-        if not (self.config.conditional and self.config.ridge_features):
-            raise ValueError("ridge_fit needs a conditional network with ridge_features")
-        channel_mask, column_kind, real_cell = _defaults(x_known, channel_mask, column_kind, row_pad_mask, col_pad_mask)
-        numeric = _ridge_numeric(column_kind, channel_mask, col_pad_mask)
-        return self._ridge(x_known, known_mask & real_cell, numeric, column_kind, channel_mask, col_pad_mask)
-
-    def _ridge(self, x_known, known, numeric, column_kind, channel_mask, col_pad_mask) -> RidgeFit:
-        """`ridge_features` on the known real cells `known` (B, R, C) with this config's settings."""
-        cfg = self.config
-        return ridge_features(
-            x_known,
-            known,
-            numeric,
-            categorical=(column_kind == 1) & _real_col(column_kind, col_pad_mask)
-            if cfg.ridge_columns == "all"
-            else None,
-            channel_mask=channel_mask,
-            logistic_steps=cfg.ridge_logistic_steps,
-            gaussian_iters=cfg.ridge_gaussian_iters,
-        )
+    def _rbf(self, proj: nn.Module, cells: torch.Tensor, numeric: torch.Tensor) -> torch.Tensor:
+        """(B, R, C, d) `proj` of Gaussian bumps of each numeric cell's value (channel 0), 0 elsewhere."""
+        centres = self.rbf_centres.to(cells.dtype)
+        width = 2 * RBF_RANGE / (self.config.n_rbf - 1)
+        value = torch.where(numeric, cells[..., 0], 0.0)[..., None]  # (B, R, C, 1)
+        bumps = torch.exp(-0.5 * ((value - centres) / width) ** 2)  # (B, R, C, n_rbf)
+        return proj(torch.where(numeric[..., None], bumps, 0.0))
 
 
 def _defaults(cells, channel_mask, column_kind, row_pad_mask, col_pad_mask):
@@ -320,13 +251,3 @@ def _defaults(cells, channel_mask, column_kind, row_pad_mask, col_pad_mask):
     if col_pad_mask is not None:
         real_cell = real_cell & ~col_pad_mask[:, None, :]
     return channel_mask, column_kind, real_cell
-
-
-def _real_col(column_kind, col_pad_mask) -> torch.Tensor:
-    """(B, C) True for columns that are not padding."""
-    return ~col_pad_mask if col_pad_mask is not None else torch.ones_like(column_kind, dtype=torch.bool)
-
-
-def _ridge_numeric(column_kind, channel_mask, col_pad_mask) -> torch.Tensor:
-    """(B, C) the numeric columns the ridge predicts: numeric kind, channel 0 used, not padding."""
-    return (column_kind == 0) & channel_mask[..., 0] & _real_col(column_kind, col_pad_mask)

@@ -7,7 +7,7 @@ The four mechanisms of Rubin's taxonomy plus the supervised-learning pattern:
   unknown is a logistic function of a random projection of the drivers in its row.
 - **mnar**: self-masking; a cell's probability is a logistic function of its own value.
 - **target**: one column (the table's natural target when it has one) is unknown on a random subset of
-  query rows and every other cell is known: classification / regression as inpainting (DESIGN.md).
+  query rows and every other cell is known: classification / regression as inpainting (docs/design.md).
 
 For mar and mnar the logistic intercept of each column is solved by bisection so that the column's
 *expected* unknown fraction is exactly p (a slope alone would change the rate with the data), so p means

@@ -4,7 +4,7 @@
     batch = sampler.sample_batch(np.random.default_rng(0), 32) # 32 tables of one shared shape
 
 Everything random comes from the `np.random.Generator` passed in, so a seed fixes the tables exactly.
-Defaults are the small-table recipe of DESIGN.md ("Pretraining a small model that transfers"): 8-64 rows
+Defaults are the small-table recipe of docs/design.md ("Pretraining a small model that transfers"): 8-64 rows
 x 3-16 columns, half low-rank latent-factor tables, ~20% categorical columns, unpredictable tables redrawn.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, get_type_hints
@@ -199,34 +199,3 @@ def _from_plain(cls: type, values: Mapping[str, Any]) -> Any:
             value = tuple(value)
         kwargs[name] = value
     return cls(**kwargs)
-
-
-Engine = Literal["batched", "reference"]
-
-
-def build_prior(*, engine: Engine = "reference", device: str = "cpu", **config: Any) -> Any:
-    """The prior from plain (nested) keyword arguments: the Hydra `_target_` of conf/prior/*.yaml.
-
-    engine: "batched" draws a batch with tensor operations on `device` (tabdiff.prior.batched.BatchedPrior),
-    "reference" one table at a time with numpy (PriorSampler; `device` must stay "cpu"). Same distribution.
-    """
-    config = {k: v for k, v in config.items() if not k.startswith("_")}
-    prior_config = _from_plain(PriorConfig, _to_container(config))
-    if engine == "batched":
-        from tabdiff.prior.batched.sampler import BatchedPrior  # torch: imported only when asked for
-
-        return BatchedPrior(prior_config, device=device)
-    if engine != "reference":
-        raise ValueError(f"prior engine must be 'batched' or 'reference', got {engine!r}")
-    if str(device) != "cpu":
-        raise ValueError(f"the reference prior draws on the CPU only; use engine=batched for device={device!r}")
-    return PriorSampler(prior_config)
-
-
-def _to_container(value: Any) -> Any:
-    """Plain dicts/lists from OmegaConf containers (duck-typed, so the prior needs no omegaconf import)."""
-    if isinstance(value, Mapping):
-        return {k: _to_container(v) for k, v in value.items()}
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        return [_to_container(v) for v in value]
-    return value

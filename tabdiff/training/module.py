@@ -1,6 +1,6 @@
 """The LightningModule that pretrains the denoiser: noise every cell, learn to denoise the loss cells.
 
-Training modes (DESIGN.md, issue 5):
+Training modes (docs/design.md):
 - "unconditional": the pure RePaint setting; the network never sees which cells are known and the loss
   is on every observed cell.
 - "conditional": the network also gets the known-mask and the clean known cells; the loss is on the
@@ -20,10 +20,11 @@ import lightning as L
 import torch
 from torch import nn
 
+from tabdiff.checkpoint import FORMAT_VERSION
 from tabdiff.data.batch import TableBatch
 from tabdiff.diffusion import GaussianDiffusion
-from tabdiff.model.ridge import check_prediction
-from tabdiff.training.objective import denoising_losses
+from tabdiff.experts import NO_EXPERTS, ExpertConfig, check_prediction
+from tabdiff.objective import denoising_losses
 
 Mode = Literal["unconditional", "conditional", "mixed"]
 LEGACY_FORWARD_PREFIX = "_forward."  # a second copy of the weights in checkpoints saved before 2026-11-28
@@ -46,8 +47,10 @@ class TabDiffusionModule(L.LightningModule):
         grad_clip is the Trainer's `gradient_clip_val`; EMA is the `ForeachEMA` callback (Lightning's `EMAWeightAveraging`).
         compile: wrap the forward in `torch.compile` (the weights stay in `self.model`).
         trainable: None = every parameter trains; else glob patterns of parameter names (`model.named_parameters()`,
-            e.g. ["ridge_gate.*"]): only the parameters one of them matches train, the rest are frozen (to teach a
+            e.g. ["final.*"]): only the parameters one of them matches train, the rest are frozen (to teach a
             pretrained network's new parts to use it, at the cost of a forward and a partial backward).
+        experts: the in-context experts mixed into the output in training (`tabdiff.objective`) and named in the
+            export for inference (conf/experts/); the default, none, trains the network alone.
         seed: with the rank and the global step, seeds each step's timesteps, noise and column ids.
         encoder: the encoder settings the cells were made with (max_categories, clip, n_quantiles), stored
             in checkpoints so that inference encodes user tables the same way.
@@ -71,18 +74,20 @@ class TabDiffusionModule(L.LightningModule):
         trainable: list[str] | None = None,
         seed: int = 0,
         encoder: dict[str, Any] | None = None,
+        experts: ExpertConfig = NO_EXPERTS,
     ) -> None:
         super().__init__()
         if mode not in ("unconditional", "conditional", "mixed"):
             raise ValueError(f"mode must be 'unconditional', 'conditional' or 'mixed', got {mode!r}")
         if mode != "unconditional" and not getattr(model.config, "conditional", False):
             raise ValueError(f"mode={mode!r} needs a conditional network: set model.conditional=true")
-        check_prediction(getattr(model.config, "ridge_features", False), diffusion.prediction, "TabDiffusionModule")
+        check_prediction(experts, diffusion.prediction, "TabDiffusionModule")
         self.model = model
         self.diffusion = diffusion
+        self.experts = experts
         if trainable is not None:
             freeze_except(model, list(trainable))
-        self.save_hyperparameters(ignore=["model", "diffusion"])
+        self.save_hyperparameters(ignore=["model", "diffusion", "experts"])
         # the forward to train through, kept as a function so that the weights are registered once (as `model.*`):
         # a module attribute here put every tensor in the state_dict and checkpoints twice
         self._forward = torch.compile(model.forward) if compile else model.forward
@@ -91,11 +96,12 @@ class TabDiffusionModule(L.LightningModule):
     def export_config(self) -> dict[str, Any]:
         """Everything inference needs besides the weights: model, diffusion and encoder settings."""
         return {
-            "format_version": 1,
+            "format_version": FORMAT_VERSION,
             "model": asdict(self.model.config),
             "diffusion": self.diffusion.config(),
             "encoder": dict(self.hparams.encoder or {}),
             "training": {"mode": self.hparams.mode},
+            "experts": asdict(self.experts),
         }
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -124,6 +130,7 @@ class TabDiffusionModule(L.LightningModule):
         return denoising_losses(
             self._forward, self.diffusion, batch, generator,
             p_unconditional=p_unconditional, p_top_t=self.hparams.p_top_t, id_dim=self.model.config.id_dim,
+            experts=self.experts,
         )  # fmt: skip
 
     def training_step(self, batch: TableBatch, batch_idx: int) -> torch.Tensor:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from tabdiff.allocator import keep_freed_memory
-from tabdiff.training.export import export_model
+from tabdiff.checkpoint import BUNDLED_CHECKPOINT, export_model, load_exported
+from tabdiff.experts import ExpertConfig
 from tabdiff.training.module import TabDiffusionModule
 
 log = logging.getLogger(__name__)
@@ -29,33 +29,14 @@ def _instantiate_group(group: DictConfig | None) -> list[Any]:
 
 def warm_start(model: torch.nn.Module, path: str | Path) -> None:
     """Load denoiser weights from an export (`bundled`: the checkpoint shipped with tabdiff, wherever it is
-    installed); shapes must match the configured model, which may add `ridge_features` to an export without them
-    and choose how the ridge fits and mixes (`ridge_columns`, `ridge_logistic_steps`, `ridge_gaussian_iters`, `ridge_share`,
-    `ridge_network_var`)."""
-    from tabdiff.inference.checkpoint import BUNDLED_CHECKPOINT, load_exported
-
+    installed); its model settings must be the configured model's."""
     path = BUNDLED_CHECKPOINT if str(path) == "bundled" else path
-
     source = load_exported(path).model
-    # a model that adds the ridge feature may start from one without it: the feature's input weights start at 0
-    adds_ridge = model.config.ridge_features and not source.config.ridge_features
-    # which columns the ridge fits, and how, has no weights of its own: the configured model chooses
-    expected = replace(
-        source.config,
-        ridge_features=source.config.ridge_features or adds_ridge,
-        ridge_columns=model.config.ridge_columns,
-        ridge_logistic_steps=model.config.ridge_logistic_steps,
-        ridge_gaussian_iters=model.config.ridge_gaussian_iters,
-        ridge_share=model.config.ridge_share,
-        ridge_network_var=model.config.ridge_network_var,
-    )
-    if expected != model.config:
+    if source.config != model.config:
         raise ValueError(
             f"init_from={path}: its model settings {source.config} differ from the config's {model.config}"
         )
-    missing, _ = model.load_state_dict(source.state_dict(), strict=not adds_ridge)
-    if any(not key.startswith(("ridge_proj.", "ridge_gate.")) for key in missing):
-        raise ValueError(f"init_from={path}: weights missing for {sorted(missing)[:5]}")
+    model.load_state_dict(source.state_dict())
 
 
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
@@ -76,7 +57,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     export_encoder = dict(encoder)
     if prior_categories is not None:
         export_encoder["coded_categories"] = max(2, min(int(prior_categories), int(encoder["max_categories"])))
-    module = TabDiffusionModule(model, diffusion, encoder=export_encoder, seed=cfg.seed, **module_args)
+    experts = ExpertConfig.from_dict(OmegaConf.to_container(cfg.experts, resolve=True) if cfg.get("experts") else None)
+    module = TabDiffusionModule(model, diffusion, encoder=export_encoder, seed=cfg.seed, experts=experts, **module_args)
     datamodule = instantiate(cfg.data, encoder=encoder)
     trainer: L.Trainer = instantiate(
         cfg.trainer, callbacks=_instantiate_group(cfg.get("callbacks")), logger=_instantiate_group(cfg.get("logger"))

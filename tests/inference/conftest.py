@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tabdiff.inference.checkpoint import LoadedCheckpoint, load_exported
+from tabdiff.checkpoint import LoadedCheckpoint, load_exported
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,8 @@ from scipy import sparse
 from sklearn.exceptions import NotFittedError
 
 from tabdiff import TabDiffClassifier, TabDiffImputer, TabDiffRegressor
+from tabdiff.checkpoint import LoadedCheckpoint
 from tabdiff.diffusion import GaussianDiffusion
-from tabdiff.inference.checkpoint import LoadedCheckpoint
 from tabdiff.model import DenoiserConfig, TabularDenoiser
 
 ESTIMATORS = [TabDiffImputer, TabDiffClassifier, TabDiffRegressor]

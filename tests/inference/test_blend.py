@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from tabdiff import TabDiffImputer
 from tabdiff.evaluation.baselines import impute_baseline
-from tabdiff.inference.blend import (
+from tabdiff.experts.blend import (
     MIN_KNOWN,
     check_blend,
     convex_weights,
@@ -21,7 +21,7 @@ from tabdiff.inference.blend import (
     holdout_mask,
     spread_scale,
 )
-from tabdiff.inference.blend import classical_imputer as make_imputer
+from tabdiff.experts.blend import classical_imputer as make_imputer
 
 
 def _grid_best(predictions: np.ndarray, truth: np.ndarray, step: float = 0.01) -> float:

@@ -9,7 +9,7 @@ import pandas as pd
 from sklearn.metrics import r2_score
 
 from tabdiff import TabDiffImputer, TabDiffRegressor, load_pretrained
-from tabdiff.inference.checkpoint import BUNDLED_CHECKPOINT
+from tabdiff.checkpoint import BUNDLED_CHECKPOINT
 
 
 def test_bundled_checkpoint_loads_by_default_with_its_card():

@@ -8,9 +8,8 @@ import pytest
 import torch
 from _tables import mixed_frame
 
-from tabdiff.inference.checkpoint import load_exported
+from tabdiff.checkpoint import export_lightning_checkpoint, load_exported
 from tabdiff.inference.cli import main
-from tabdiff.training.export import export_lightning_checkpoint
 
 
 class _Payload:

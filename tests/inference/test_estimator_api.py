@@ -21,8 +21,8 @@ from sklearn.utils.estimator_checks import (
 )
 
 import tabdiff
+import tabdiff.checkpoint as checkpoint_module
 from tabdiff import TabDiffClassifier, TabDiffImputer, TabDiffRegressor
-from tabdiff.inference import checkpoint as checkpoint_module
 
 ESTIMATORS = [TabDiffImputer, TabDiffClassifier, TabDiffRegressor]
 

@@ -13,17 +13,13 @@ K = 16  # n_channels
 ATOL = 1e-5
 
 
-RIDGES = [None, "numeric", "all", "logistic", "precision"]  # no ridge, its columns, logistic fits, precision share
-
-
-def ridge_settings(ridge: str | None) -> dict[str, Any]:
-    columns = {None: "numeric", "logistic": "all", "precision": "all"}.get(ridge, ridge)
-    return dict(
-        ridge_features=ridge is not None,
-        ridge_columns=columns,
-        ridge_logistic_steps=5 * (ridge in ("logistic", "precision")),
-        ridge_share="precision" if ridge == "precision" else "even",
-    )
+# the network's options that change its inputs or its rows: each must keep padding, equivariance and gradients
+VARIANTS = [
+    {},
+    {"value_embedding": "rbf", "n_rbf": 8},
+    {"thinking_rows": 3},
+    {"value_embedding": "rbf", "thinking_rows": 2},
+]
 
 
 def make_model(seed: int = 0, **overrides: Any) -> TabularDenoiser:
@@ -123,9 +119,9 @@ def test_any_shape_runs(R: int, C: int) -> None:
     assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("ridge", RIDGES)
-def test_padding_does_not_change_real_cells(ridge: str | None) -> None:
-    model = make_model(**ridge_settings(ridge))
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_padding_does_not_change_real_cells(variant: dict) -> None:
+    model = make_model(**variant)
     a = make_inputs(1, 5, 3, seed=1)
     b = make_inputs(1, 8, 6, seed=2)
     empty = pad_into(make_inputs(1, 2, 2, seed=3), 8, 6)  # a table that is all padding
@@ -151,8 +147,9 @@ def test_padding_keeps_default_col_ids() -> None:
     torch.testing.assert_close(padded[0, :4, :3], alone[0], atol=ATOL, rtol=0)
 
 
-def test_unused_channels_are_zero() -> None:
-    model = make_model()
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_unused_channels_are_zero(variant: dict) -> None:
+    model = make_model(**variant)
     inputs = make_inputs(2, 4, 5)
     with torch.no_grad():
         out = run(model, inputs)
@@ -160,9 +157,9 @@ def test_unused_channels_are_zero() -> None:
     assert (out[..., :K][unused] == 0).all() and (out[..., K:][unused] == 0).all()
 
 
-@pytest.mark.parametrize("ridge", RIDGES)
-def test_row_equivariance(ridge: str | None) -> None:
-    model = make_model(**ridge_settings(ridge))
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_row_equivariance(variant: dict) -> None:
+    model = make_model(**variant)
     inputs = cat_tables(pad_into(make_inputs(1, 5, 4, seed=5), 7, 4), make_inputs(1, 7, 4, seed=6))
     perm = torch.randperm(7, generator=torch.Generator().manual_seed(0))
     permuted = dict(inputs)
@@ -173,9 +170,9 @@ def test_row_equivariance(ridge: str | None) -> None:
     torch.testing.assert_close(out_perm, out[:, perm], atol=ATOL, rtol=0)
 
 
-@pytest.mark.parametrize("ridge", RIDGES)
-def test_col_equivariance(ridge: str | None) -> None:
-    model = make_model(**ridge_settings(ridge))
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_col_equivariance(variant: dict) -> None:
+    model = make_model(**variant)
     inputs = cat_tables(pad_into(make_inputs(1, 5, 4, seed=7), 5, 6), make_inputs(1, 5, 6, seed=8))
     perm = torch.randperm(6, generator=torch.Generator().manual_seed(1))
     permuted = dict(inputs)
@@ -188,15 +185,15 @@ def test_col_equivariance(ridge: str | None) -> None:
     torch.testing.assert_close(out_perm, out[:, :, perm], atol=ATOL, rtol=0)
 
 
-@pytest.mark.parametrize("ridge", RIDGES)
-def test_gradients_reach_every_parameter(ridge: str | None) -> None:
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_gradients_reach_every_parameter(variant: dict) -> None:
     """adaLN-Zero: at init only the head gets gradient; after two optimizer steps every parameter does.
 
     Step 1 moves the head (zero-initialised); step 2 moves the adaLN gates (their gradient needs a
     non-zero head); from the third backward on, gradient reaches every sub-layer behind the gates.
     """
     torch.manual_seed(0)
-    config = DenoiserConfig(d_model=16, depth=2, n_heads=2, mlp_ratio=2.0, id_dim=8, **ridge_settings(ridge))
+    config = DenoiserConfig(d_model=16, depth=2, n_heads=2, mlp_ratio=2.0, id_dim=8, **variant)
     model = TabularDenoiser(config).train()
     inputs = cat_tables(pad_into(make_inputs(1, 5, 4, seed=9), 6, 5), make_inputs(1, 6, 5, seed=10))
     target = torch.randn(2, 6, 5, K, generator=torch.Generator().manual_seed(0))
@@ -284,9 +281,8 @@ def test_grad_checkpoint_matches() -> None:
     torch.testing.assert_close(grads[0], grads[1])
 
 
-@pytest.mark.parametrize("ridge", RIDGES)
-def test_autocast_bf16(ridge: str | None) -> None:
-    model = make_model(**ridge_settings(ridge))
+def test_autocast_bf16() -> None:
+    model = make_model()
     inputs = make_inputs(2, 6, 4)
     with torch.no_grad():
         ref = run(model, inputs)

@@ -16,8 +16,8 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from tabdiff.checkpoint import load_exported
 from tabdiff.diffusion import GaussianDiffusion
-from tabdiff.inference.checkpoint import load_exported
 from tabdiff.training.module import TabDiffusionModule
 from tabdiff.training.train import train
 
@@ -128,7 +128,7 @@ def test_export_then_load_in_a_fresh_process_gives_identical_outputs(tmp_path):
     code = (
         # the same thread count as this process (tests/conftest.py): reductions then run in the same order
         f"import sys, torch; torch.set_num_threads({torch.get_num_threads()});"
-        "from tabdiff.inference.checkpoint import load_exported;"
+        "from tabdiff.checkpoint import load_exported;"
         "m = load_exported(sys.argv[1]).model; i = torch.load(sys.argv[2]);"
         "torch.save(m(i['x'], i['t'], known_mask=i['known'], x_known=i['x']).detach(), sys.argv[3])"
     )

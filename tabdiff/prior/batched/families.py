@@ -14,7 +14,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from tabdiff.prior.batched import ops
+import tabdiff.prior.batched.ops as ops
 from tabdiff.prior.gp import GPConfig
 from tabdiff.prior.latent import LatentFactorConfig
 from tabdiff.prior.mixture import MixtureConfig

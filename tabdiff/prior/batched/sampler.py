@@ -20,7 +20,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
-from tabdiff.prior.batched import families, ops
+import tabdiff.prior.batched.families as families
+import tabdiff.prior.batched.ops as ops
 from tabdiff.prior.batched.columns import process_columns
 from tabdiff.prior.batched.filtering import predictability
 from tabdiff.prior.batched.missingness import MASK_KINDS, sample_masks

@@ -1,18 +1,12 @@
-"""Tests of tabdiff.model.ridge: the in-context ridge feature against its closed form, and its warm start."""
+"""Tests of tabdiff.experts.ridge: the in-context fits against their closed forms."""
 
 from __future__ import annotations
-
-import json
-from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
-from tabdiff.inference.checkpoint import load_exported
-from tabdiff.model import TabularDenoiser
-from tabdiff.model.ridge import (
+from tabdiff.experts.ridge import (
     RIDGE_BASE,
     RIDGE_PER_ROW,
     gaussian_conditional,
@@ -20,8 +14,6 @@ from tabdiff.model.ridge import (
     ridge_features,
     ridge_x0,
 )
-from tabdiff.training.export import export_weights, sidecar_path
-from tabdiff.training.train import warm_start
 
 
 def low_rank(rows: int, cols: int, rank: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -94,64 +86,6 @@ def test_autocast_keeps_float32(dtype: torch.dtype) -> None:
     torch.testing.assert_close(out, ref)
 
 
-def test_warm_start_adds_the_feature(tiny_checkpoint_path, tmp_path) -> None:
-    """An export without the feature warm-starts a model with it, which with the gate closed computes what the
-    export did."""
-    source = load_exported(tiny_checkpoint_path).model
-    with_ridge = TabularDenoiser(replace(source.config, ridge_features=True))
-    warm_start(with_ridge, tiny_checkpoint_path)
-    assert torch.sigmoid(with_ridge.ridge_gate.bias).item() == 0.5  # it starts as an even blend
-    with torch.no_grad():
-        with_ridge.ridge_gate.bias.fill_(-30.0)  # closed: then exactly the export's function
-    gen = torch.Generator().manual_seed(0)
-    x_t, x_known = torch.randn(2, 7, 3, 16, generator=gen), torch.randn(2, 7, 3, 16, generator=gen)
-    known_mask = torch.rand(2, 7, 3, generator=gen) < 0.6
-    t = torch.tensor([40, 3])
-    with torch.no_grad():
-        expected = source(x_t, t, known_mask=known_mask, x_known=x_known)
-        out = with_ridge.eval()(x_t, t, known_mask=known_mask, x_known=x_known)
-    torch.testing.assert_close(out, expected)
-    # the reverse, dropping a feature the export was trained with, is refused
-    config = json.loads(sidecar_path(tiny_checkpoint_path).read_text()) | {"model": asdict(with_ridge.config)}
-    path = export_weights(with_ridge.state_dict(), config, tmp_path / "ridge.safetensors")
-    with pytest.raises(ValueError, match="differ"):
-        warm_start(TabularDenoiser(source.config), path)
-    # how the ridge fits (its columns, logistic categorical fits) has no weights: the configured model chooses
-    chosen = TabularDenoiser(replace(with_ridge.config, ridge_columns="all", ridge_logistic_steps=30))
-    warm_start(chosen, path)
-    torch.testing.assert_close(chosen.state_dict(), with_ridge.state_dict())
-
-
-def test_open_gate_outputs_the_ridge_on_unknown_numeric_cells(tiny_checkpoint_path) -> None:
-    """Share 1: channel 0 of unknown numeric cells is the ridge's prediction; known and categorical cells and the
-    variance channels are the network's (as with the gate closed)."""
-    from tabdiff.model.ridge import ridge_features as features_of
-
-    source = load_exported(tiny_checkpoint_path).model
-    model = TabularDenoiser(replace(source.config, ridge_features=True))
-    warm_start(model, tiny_checkpoint_path)
-    gen = torch.Generator().manual_seed(1)
-    B, R, C, K = 2, 9, 4, 16
-    x_t, x_known = torch.randn(B, R, C, K, generator=gen), torch.randn(B, R, C, K, generator=gen)
-    known_mask = torch.rand(B, R, C, generator=gen) < 0.6
-    column_kind = torch.tensor([[0, 0, 1, 0], [0, 0, 0, 0]])
-    channel_mask = torch.where(column_kind[..., None] == 1, torch.arange(K) < 3, torch.arange(K) < 1)
-    args = dict(known_mask=known_mask, x_known=x_known, column_kind=column_kind, channel_mask=channel_mask)
-    t = torch.tensor([40, 3])
-    with torch.no_grad():
-        model.ridge_gate.bias.fill_(30.0)
-        opened = model.eval()(x_t, t, **args)
-        model.ridge_gate.bias.fill_(-30.0)
-        closed = model(x_t, t, **args)
-    pred, available, *_ = features_of(x_known, known_mask, column_kind == 0)
-    pred = pred[..., 0]
-    mixed = available[:, None, :] & ~known_mask
-    assert mixed.sum() > 10 and (~mixed).sum() > 10
-    torch.testing.assert_close(opened[..., 0][mixed], pred[mixed])
-    torch.testing.assert_close(opened[..., 0][~mixed], closed[..., 0][~mixed])
-    torch.testing.assert_close(opened[..., 1:], closed[..., 1:])
-
-
 def mixed_table(rows: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray]:
     """Numeric columns 0-2 (normal scores) and a categorical column 3 of 3 categories in channels 0-2 of K = 4, the
     category the argmax of a linear score of the numeric columns; column 4 numeric, 2 x the category's one-hot plus
@@ -210,28 +144,6 @@ def test_all_columns_classify_and_inform_numeric_columns() -> None:
     assert rmse_all < 0.5 < rmse_numeric
 
 
-def test_open_gate_with_all_columns_outputs_the_ridge_on_unknown_categorical_cells(tiny_checkpoint_path) -> None:
-    """ridge_columns='all', share 1: an unknown categorical cell's used channels are the ridge's too."""
-    source = load_exported(tiny_checkpoint_path).model
-    model = TabularDenoiser(replace(source.config, ridge_features=True, ridge_columns="all"))
-    warm_start(model, tiny_checkpoint_path)
-    x, known, numeric, categorical, _ = mixed_table(30, seed=5)
-    K = source.config.n_channels
-    x_known = F.pad(x, (0, K - 4))  # (1, R, 5, K)
-    column_kind = categorical.long()
-    channel_mask = torch.zeros(1, 5, K, dtype=torch.bool)
-    channel_mask[..., 0] = True
-    channel_mask[0, 3, :3] = True
-    args = dict(known_mask=known, x_known=x_known, column_kind=column_kind, channel_mask=channel_mask)
-    with torch.no_grad():
-        model.ridge_gate.bias.fill_(30.0)
-        opened = model.eval()(torch.randn_like(x_known), torch.tensor([999]), **args)
-    pred, *_ = ridge_features(x_known, known, numeric, categorical=categorical, channel_mask=channel_mask)
-    unknown_cat = ~known[0, :, 3]
-    torch.testing.assert_close(opened[0, unknown_cat, 3, :3], pred[0, unknown_cat, 3, :3])
-    torch.testing.assert_close(opened[0, ~known[0], 0], pred[0, ~known[0], 0])
-
-
 def test_ridge_x0_is_the_gaussian_posterior_mean() -> None:
     """x0 ~ N(pred, s^2), x_t = sqrt(abar) x0 + sqrt(1 - abar) eps: precision-weighted mean of pred and x_t / sqrt(abar)."""
     pred, x_t = torch.tensor([[[0.5, -1.0]]]), torch.tensor([[[2.0, 0.3]]])  # (1, 1, 2)
@@ -243,17 +155,6 @@ def test_ridge_x0_is_the_gaussian_posterior_mean() -> None:
         expected = (prior_precision * pred + obs_precision * x_t / abar**0.5) / (prior_precision + obs_precision)
         torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-4)
     assert torch.equal(ridge_x0(pred, residual_var[:, None], x_t, None), pred)  # no noise level: the one-pass limit
-
-
-def test_ridge_needs_an_x0_diffusion() -> None:
-    """The ridge is mixed in as a clean-cell estimate: training it with an eps-prediction diffusion is refused."""
-    from tabdiff.diffusion import GaussianDiffusion
-    from tabdiff.model import DenoiserConfig
-    from tabdiff.training.module import TabDiffusionModule
-
-    model = TabularDenoiser(DenoiserConfig(d_model=16, depth=1, n_heads=2, id_dim=8, ridge_features=True))
-    with pytest.raises(ValueError, match="prediction='x0', got 'eps'"):
-        TabDiffusionModule(model, GaussianDiffusion(50, "cosine", prediction="eps"))
 
 
 def test_logistic_refit_reaches_the_penalized_multinomial_fit() -> None:
@@ -314,7 +215,7 @@ def test_logistic_refits_only_the_categorical_columns_with_an_unknown_cell(monke
     """The logistic answers unknown categorical cells only: columns known everywhere are not refitted (a classifier's
     features), a table without unknown categorical cells skips it, and which other columns are refitted beside a
     column does not change its answer."""
-    import tabdiff.model.ridge as ridge
+    import tabdiff.experts.ridge as ridge
 
     rng = np.random.default_rng(5)
     rows, k = 200, 4
@@ -367,36 +268,6 @@ def test_unexplained_is_one_minus_the_leave_one_out_r2() -> None:
         y = truth[known[:, j], j]
         expected = fit.residual_var[0, j, 0].item() / y.var()
         assert unexplained[j] == pytest.approx(expected, rel=1e-4)
-
-
-def test_precision_share_weights_the_ridge_by_its_r2(tiny_checkpoint_path) -> None:
-    """ridge_share='precision' with the gate at its initial state: an unknown cell's output is (1 - a) x the
-    network's + a x the ridge's, a = v / (v + unexplained) per column; 'even' is a = 1/2."""
-    source = load_exported(tiny_checkpoint_path).model
-    config = replace(source.config, ridge_features=True, ridge_share="precision", ridge_network_var=0.3)
-    model = TabularDenoiser(config)
-    warm_start(model, tiny_checkpoint_path)
-    gen = torch.Generator().manual_seed(2)
-    B, R, C, K = 2, 24, 4, 16
-    base = torch.randn(B, R, 2, generator=gen)
-    x_known = torch.zeros(B, R, C, K)
-    x_known[..., 0] = torch.stack([base[..., 0], base[..., 1], base.sum(-1), torch.randn(B, R, generator=gen)], -1)
-    known_mask = torch.rand(B, R, C, generator=gen) < 0.7
-    x_t, t = torch.randn(B, R, C, K, generator=gen), torch.tensor([999, 999])
-    args = dict(known_mask=known_mask, x_known=x_known)
-    with torch.no_grad():
-        mixed_out = model.eval()(x_t, t, **args)[..., 0]
-        model.ridge_gate.bias.fill_(-30.0)
-        network = model(x_t, t, **args)[..., 0]
-        model.ridge_gate.bias.fill_(30.0)
-        ridge = model(x_t, t, **args)[..., 0]
-    fit = ridge_features(x_known, known_mask, torch.ones(B, C, dtype=torch.bool))
-    share = (0.3 / (0.3 + fit.unexplained))[:, None, :].expand(B, R, C)
-    unknown = ~known_mask & fit.available[:, None, :]
-    expected = (1 - share) * network + share * ridge
-    torch.testing.assert_close(mixed_out[unknown], expected[unknown], atol=1e-4, rtol=1e-4)
-    assert share[unknown].min() < 0.3 < 0.7 < share[unknown].max()  # the noise column vs the determined one
-    torch.testing.assert_close(mixed_out[~unknown], network[~unknown])
 
 
 def gaussian(truth: np.ndarray, known: np.ndarray, iters: int) -> np.ndarray:
@@ -484,46 +355,3 @@ def test_gaussian_variance_grows_where_the_informative_cells_are_missing() -> No
     np.testing.assert_allclose(scale[known[:, 1], 1].mean(), 1.0, rtol=1e-4)  # known cells average to the column's
     chained = ridge_features(x, torch.tensor(known)[None], torch.ones(1, 3, dtype=torch.bool))
     assert (chained.cell_scale == 1).all()
-
-
-def test_a_precomputed_ridge_fit_gives_the_same_output_and_inpaint_fits_it_once(tiny_checkpoint_path, monkeypatch):
-    """The ridge reads only the known cells: `forward(ridge_fit=model.ridge_fit(...))` equals `forward` fitting it
-    itself (padding rows and columns, categorical columns, logistic steps), and a sampler run fits it once."""
-    import tabdiff.model.denoiser as denoiser
-    from tabdiff.diffusion import GaussianDiffusion
-    from tabdiff.inference.inpaint import inpaint
-
-    source = load_exported(tiny_checkpoint_path).model
-    config = replace(source.config, ridge_features=True, ridge_columns="all", ridge_logistic_steps=3)
-    model = TabularDenoiser(config).eval()
-    warm_start(model, tiny_checkpoint_path)
-    with torch.no_grad():
-        for layer in (model.ridge_proj, model.ridge_gate):  # a trained model's ridge input and gate are not zero
-            layer.weight.normal_(std=0.3)
-    x, known, _, categorical, _ = mixed_table(30, seed=2)
-    K = config.n_channels
-    x_known = F.pad(F.pad(x, (0, K - 4)), (0, 0, 0, 1))  # (1, 30, 6, K): a padding column at the end
-    known = F.pad(known, (0, 1))
-    channel_mask = torch.zeros(1, 6, K, dtype=torch.bool)
-    channel_mask[..., 0] = True
-    channel_mask[0, 3, :3] = True
-    masks = dict(
-        channel_mask=channel_mask,
-        column_kind=F.pad(categorical.long(), (0, 1)),
-        row_pad_mask=torch.arange(30)[None] >= 27,
-        col_pad_mask=torch.arange(6)[None] == 5,
-    )
-    x_t, t = torch.randn_like(x_known), torch.tensor([300])
-    with torch.no_grad():
-        fitted_here = model(x_t, t, known_mask=known, x_known=x_known, **masks)
-        fit = model.ridge_fit(x_known, known, **masks)
-        given = model(x_t, t, known_mask=known, x_known=x_known, ridge_fit=fit, **masks)
-    assert torch.equal(given, fitted_here)
-
-    calls = []
-    monkeypatch.setattr(denoiser, "ridge_features", lambda *a, **k: calls.append(1) or ridge_features(*a, **k))
-    diffusion = GaussianDiffusion(1000, "cosine", prediction="x0", learn_variance=config.learn_variance)
-    out = inpaint(model, diffusion, x_known, known, sampler="conditional", n_steps=5,
-                  generator=torch.Generator().manual_seed(0), **masks)  # fmt: skip
-    assert len(calls) == 1
-    assert torch.equal(out[known], x_known[known])

@@ -1,7 +1,7 @@
 """Blending the model's imputations with classical imputers, weighted per table on cells hidden for the purpose.
 
 TabImpute+ and MatrixFormer+ blend their model with other imputers by least squares on the observed cells
-(DESIGN.md, "Cheap test-time gains"). Here: a share of a table's known numeric cells is hidden, every method
+(docs/design.md, "Cheap test-time gains"). Here: a share of a table's known numeric cells is hidden, every method
 fills them from the rest, and the convex weights (>= 0, summing to 1) that minimise the squared error of the
 blend on them, each column's error scaled by its standard deviation (as nRMSE scores it), are applied to the
 same methods' fills of the cells actually missing. The cells being imputed are never used to fit the weights.

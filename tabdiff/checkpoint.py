@@ -1,7 +1,16 @@
-"""Load an exported tabdiff checkpoint (safetensors + JSON) or a Lightning `.ckpt`, without Lightning.
+"""tabdiff checkpoints, read and written: one safetensors file of weights plus a JSON sidecar of settings.
 
+Training writes them (`export_model`, `export_lightning_checkpoint`) and inference reads them (`load_exported`,
+`load_pretrained`), both through this module, which needs neither Lightning nor the training config.
 `load_pretrained()` with no path loads the checkpoint bundled with the repository
 (`data/checkpoints/tabdiff-small.safetensors` and its `.json` sidecar).
+
+The sidecar holds "model" (`DenoiserConfig`), "diffusion", "encoder", "training" and "experts" (`ExpertConfig`:
+the in-context experts inference mixes in by default; missing = none). Format 1 kept the experts' settings as
+`ridge_*` fields of "model" and two mixing layers (`ridge_proj`, `ridge_gate`) in the weights: a format-1 file is
+read as format 2 when those layers are zero (a fixed mix, which the experts reproduce), refused otherwise.
+From a Lightning `.ckpt`, the weights exported are the `state_dict` Lightning saved, which is the EMA average when the
+EMA callback ran: it swaps the average in before saving.
 """
 
 from __future__ import annotations
@@ -15,14 +24,21 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
+from torch import nn
 
 from tabdiff.diffusion import GaussianDiffusion
+from tabdiff.experts import ExpertConfig, check_prediction
 from tabdiff.model import DenoiserConfig, TabularDenoiser
-from tabdiff.model.ridge import check_prediction
 from tabdiff.resources import resource_dir
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+MODEL_PREFIX = "model."  # where the training module keeps the denoiser in its state_dict
+# format 1: the experts' settings as `ridge_*` model fields (-> "experts" keys) and their mixing layers' weights
+FORMAT_1_EXPERT_FIELDS = {"ridge_columns": "columns", "ridge_logistic_steps": "logistic_steps",
+                          "ridge_gaussian_iters": "gaussian_iters", "ridge_share": "share",
+                          "ridge_network_var": "network_var"}  # fmt: skip
+FORMAT_1_MIX_LAYERS = ("ridge_proj.", "ridge_gate.")
 # the checkpoint that ships with the repository, next to the package (an editable / source install)
 BUNDLED_CHECKPOINT = resource_dir("data") / "checkpoints" / "tabdiff-small.safetensors"
 
@@ -33,19 +49,49 @@ class LoadedCheckpoint:
 
     model: TabularDenoiser
     diffusion: GaussianDiffusion
-    config: dict[str, Any]  # the full sidecar: model, diffusion, encoder, training (and card fields, if any)
+    config: dict[str, Any]  # the full sidecar: model, diffusion, encoder, training, experts (and card fields, if any)
+
+    @property
+    def experts(self) -> ExpertConfig:
+        """The in-context experts this checkpoint is used with by default (its "experts" section; none if missing)."""
+        return ExpertConfig.from_dict(self.config.get("experts"))
+
+
+def upgrade_format_1(
+    config: dict[str, Any], state_dict: dict[str, torch.Tensor], source: str
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """A format-1 sidecar and weights as format 2 (module docstring); ValueError when its mixing layers were trained."""
+    config = json.loads(json.dumps(config))  # a copy
+    model = config.get("model") or {}
+    ridge = bool(model.pop("ridge_features", False))
+    experts = {new: model.pop(old) for old, new in FORMAT_1_EXPERT_FIELDS.items() if old in model}
+    trained = [k for k, v in state_dict.items() if k.startswith(FORMAT_1_MIX_LAYERS) and bool(v.abs().max() > 0)]
+    if trained:
+        raise ValueError(
+            f"{source}: a format-1 checkpoint whose experts' mixing layers were trained ({sorted(trained)[:4]}); this "
+            f"tabdiff mixes the experts by a fixed rule outside the network and cannot reproduce it"
+        )
+    state_dict = {k: v for k, v in state_dict.items() if not k.startswith(FORMAT_1_MIX_LAYERS)}
+    if ridge:  # format 1's defaults for the fields a file may leave out
+        config["experts"] = {"kind": "linear", "columns": "numeric", "logistic_steps": 0, "gaussian_iters": 0,
+                             "share": "even", "network_var": 0.5} | experts  # fmt: skip
+    config["format_version"] = FORMAT_VERSION
+    return config, state_dict
 
 
 def _build(config: dict[str, Any], state_dict: dict[str, torch.Tensor], source: Path) -> LoadedCheckpoint:
     version = config.get("format_version")
-    if version != FORMAT_VERSION:
-        raise ValueError(f"{source}: checkpoint format_version {version!r}, this tabdiff reads {FORMAT_VERSION}")
+    if version == 1:
+        config, state_dict = upgrade_format_1(config, state_dict, str(source))
+    elif version != FORMAT_VERSION:
+        raise ValueError(f"{source}: checkpoint format_version {version!r}, this tabdiff reads 1 and {FORMAT_VERSION}")
     try:
         model = TabularDenoiser(DenoiserConfig(**config["model"]))
         diffusion = GaussianDiffusion(**config["diffusion"])
     except (KeyError, TypeError) as err:
         raise ValueError(f"{source}: the model/diffusion settings do not match this tabdiff ({err})") from err
-    check_prediction(model.config.ridge_features, diffusion.prediction, str(source))
+    loaded = LoadedCheckpoint(model=model, diffusion=diffusion, config=config)
+    check_prediction(loaded.experts, diffusion.prediction, str(source))
     try:
         missing, unexpected = model.load_state_dict(state_dict, strict=False)
     except RuntimeError as err:  # shape mismatches
@@ -55,7 +101,8 @@ def _build(config: dict[str, Any], state_dict: dict[str, torch.Tensor], source: 
             f"{source}: weights do not match the model settings (missing {sorted(missing)[:5]}, "
             f"unexpected {sorted(unexpected)[:5]})"
         )
-    return LoadedCheckpoint(model=model.eval(), diffusion=diffusion, config=config)
+    model.eval()
+    return loaded
 
 
 def read_lightning_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -74,7 +121,7 @@ def read_lightning_checkpoint(path: str | Path) -> dict[str, Any]:
             f"{path} was refused: it holds Python objects other than tensors and plain containers, which could run "
             f"code when loaded, so tabdiff does not unpickle it. Use a .safetensors export instead (tabdiff's "
             f"training writes one to outputs/<run>/export/); only if you trust the file, export it yourself with "
-            f"torch.load(weights_only=False) and tabdiff.training.export.export_weights"
+            f"torch.load(weights_only=False) and tabdiff.checkpoint.export_weights"
         ) from None
     except Exception as err:  # noqa: BLE001 - any other failure means a corrupt or foreign file
         raise ValueError(f"{path} is not a readable Lightning checkpoint ({type(err).__name__})") from None
@@ -90,8 +137,7 @@ def load_exported(path: str | Path, *, device: torch.device | str = "cpu") -> Lo
         raise FileNotFoundError(f"no checkpoint at {path}")
     if path.suffix == ".ckpt":
         checkpoint = read_lightning_checkpoint(path)
-        state = {k[len("model.") :]: v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")}
-        loaded = _build(checkpoint["tabdiff"], state, path)
+        loaded = _build(checkpoint["tabdiff"], _denoiser_state(checkpoint), path)
     else:
         sidecar = path.with_suffix(".json")
         if not sidecar.exists():
@@ -154,3 +200,37 @@ def resolve_checkpoint(
 @lru_cache(maxsize=4)
 def _load_cached(path: str | None, device: str) -> LoadedCheckpoint:
     return load_pretrained(path, device)
+
+
+# ------------------------------------------------------------------------------------------------------- writing
+def sidecar_path(weights_path: str | Path) -> Path:
+    """`x.safetensors` -> `x.json`."""
+    return Path(weights_path).with_suffix(".json")
+
+
+def export_weights(state_dict: dict[str, torch.Tensor], config: dict[str, Any], path: str | Path) -> Path:
+    """Write `path` (.safetensors) and its JSON sidecar; returns the weights path."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ValueError(f"export path must end in .safetensors, got {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {name: tensor.detach().to("cpu", torch.float32).contiguous() for name, tensor in state_dict.items()}
+    save_file(tensors, str(path), metadata={"format": "tabdiff", "format_version": str(config["format_version"])})
+    sidecar_path(path).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def export_model(model: nn.Module, config: dict[str, Any], path: str | Path) -> Path:
+    """Export a denoiser module with the settings of `TabDiffusionModule.export_config()`."""
+    return export_weights(model.state_dict(), config, path)
+
+
+def export_lightning_checkpoint(ckpt_path: str | Path, path: str | Path) -> Path:
+    """Export the denoiser weights (EMA when trained with it) of a Lightning `.ckpt` written by tabdiff."""
+    checkpoint = read_lightning_checkpoint(ckpt_path)  # weights_only: a planted pickle is refused, not run
+    return export_weights(_denoiser_state(checkpoint), checkpoint["tabdiff"], path)
+
+
+def _denoiser_state(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The denoiser's weights in a training module's Lightning checkpoint."""
+    return {k[len(MODEL_PREFIX) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(MODEL_PREFIX)}

@@ -3,10 +3,9 @@ its row's other cells.
 
 The denoiser's attention has to learn regression across rows from the prior; the small model learns it slowly
 (on a rank-3 Gaussian table of 256 x 16 it imputed at nRMSE 0.42 where MICE's linear regressions reach 0.13).
-This closed form gives every cell a linear prediction fitted on the table's own known cells. The network embeds it
-(numeric cells) as one more input (weights starting at zero) and mixes its x0 estimate (`ridge_x0`) into each unknown cell's
-output through a learned gate (starting at an even share). TabPFN v2 likewise adds features computed from the
-context table (SVD components) before its transformer.
+This closed form gives every cell a linear prediction fitted on the table's own known cells; `experts.mix` mixes its
+x0 estimate (`ridge_x0`) into each unknown cell's output, outside the network. TabPFN v2 likewise computes features
+from the context table (SVD components) before its transformer.
 
 For table b and numeric column j, with z the known numeric cells (normal scores; unknown cells and other
 columns' categorical cells read as 0, the column mean) and m_j the rows where column j is known:
@@ -17,13 +16,13 @@ columns' categorical cells read as 0, the column mean) and m_j the rows where co
 where z_i^(-j) is row i without column j. Zero-filled predictors lose much (one fit: nRMSE 0.35 on that table), so
 the fit is repeated `rounds` times with each unknown predictor cell set to the previous round's prediction, as
 chained-equation imputation (MICE) does, with all columns at once. A known cell gets its leave-one-out prediction instead,
-z_ij - (z_ij - pred_ij) / (1 - h_ij) with h_ij = z_i^(-j)^T A_j^-1 z_i^(-j), so known cells show the
-network honest residuals: how far to trust the column's predictions.
+z_ij - (z_ij - pred_ij) / (1 - h_ij) with h_ij = z_i^(-j)^T A_j^-1 z_i^(-j), so known cells give
+honest residuals: how far to trust the column's predictions.
 
-With categorical columns (`model.ridge_columns='all'`) the features are every used channel: a numeric column's normal
+With categorical columns (`ExpertConfig.columns='all'`) the features are every used channel: a numeric column's normal
 score and a categorical column's one-hot channels (+1 / -1, 0 when unknown), plus an intercept. Column j's targets are
 all its channels, fitted together (same rows, same predictors). For a categorical column this is a linear probability
-model: E[channel] = 2 P(category) - 1 is exactly the x0 the network predicts for that cell, so the same gate mixes it.
+model: E[channel] = 2 P(category) - 1 is exactly the x0 the network predicts for that cell, so the same mix applies.
 The categorical columns' one-hot predictors also give numeric targets what a practitioner's one-hot Ridge has.
 A linear probability model masks classes (three classes in order along a predictor: the middle one never scores
 highest), so with `logistic_steps` > 0 a categorical column's unknown cells instead get 2 p - 1 from a multinomial
@@ -31,14 +30,14 @@ logistic regression on the same rows and predictors (`logistic_refit`: Boehning'
 ridge's Cholesky factor); held-out tables, 30 steps: classification log loss lower on 6 of 6 tables, categorical
 imputation accuracy 0.703 -> 0.711, about 10% more time (50% on a table of 30 categorical columns).
 
-How much of an unknown cell's output is the ridge's: the denoiser's gate starts from an even share, or with
-`ridge_share='precision'` from `precision_share`, v / (v + u): u = `unexplained`, the share of the column's variance
+How much of an unknown cell's output is the ridge's (`experts.mix`): an even share, or with
+`share='precision'` `precision_share`, v / (v + u): u = `unexplained`, the share of the column's variance
 the ridge's leave-one-out predictions leave, against an assumed share v for the network. Where a column is nearly
 linear in the others (u small, as in a low-rank table) the output is nearly the ridge's; where the ridge explains
 little the network's.
 Cost per table: rows x cols x features^2 (features = numeric columns + categorical channels).
 
-With `gaussian_iters` (`model.ridge_gaussian_iters`) a numeric column known on at least 10 rows per feature takes,
+With `gaussian_iters` (`ExpertConfig.gaussian_iters`) a numeric column known on at least 10 rows per feature takes,
 instead of the chained ridge's prediction, a multivariate normal's conditional mean given exactly the row's known
 cells (`gaussian_conditional`, fitted by EM), and its conditional variance scales the cell's error variance
 (`cell_scale`); the column's leave-one-out fit (`unexplained`) stays the ridge's. Held-out imputation, 3 seeds: median
@@ -66,16 +65,6 @@ class RidgeFit(NamedTuple):
     residual_var: torch.Tensor  # (B, C, K) mean squared leave-one-out residual per channel (>= 1e-3)
     unexplained: torch.Tensor  # (B, C) share of the column's variance its leave-one-out predictions leave (1 - R^2)
     cell_scale: torch.Tensor  # (B, R, C) each cell's error variance as a multiple of its column's (1: the same)
-
-
-def check_prediction(ridge_features: bool, prediction: str, source: str) -> None:
-    """The ridge is mixed into the output as an estimate of the clean cells: only an x0-prediction diffusion reads
-    the output that way. `source` names what is checked in the message."""
-    if ridge_features and prediction != "x0":
-        raise ValueError(
-            f"{source}: model.ridge_features mixes a prediction of the clean cells into the output: it needs "
-            f"diffusion.prediction='x0', got {prediction!r}"
-        )
 
 
 def ridge_features(

@@ -1,10 +1,12 @@
-"""The denoising objective on a batch of tables, in plain torch: pretraining and per-table adaptation share it.
+"""The denoising objective on a batch of tables, in plain torch: pretraining (tabdiff.training) and per-table
+adaptation (tabdiff.inference) share it.
 
 Each table of the batch draws a timestep t (uniform, or T-1 with probability `p_top_t` for conditional tables:
 there an x0-model's output is its one-pass estimate of E[unknown | known], the default sampler's answer),
 whether it sees its known cells (conditional) or not, fresh column identifiers and the noise. The loss is on
 the batch's loss cells only (`TableBatch.loss_cells`): never on padding, a missing cell or a cell the
-network was given.
+network was given. With enabled `experts` (a run that trains with them) their estimate, fitted on each table's known
+cells, is mixed into the output before the loss, as the sampler mixes it (`tabdiff.experts`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import torch
 
 from tabdiff.data.batch import TableBatch
 from tabdiff.diffusion import GaussianDiffusion
+from tabdiff.experts import NO_EXPERTS, ExpertConfig, FittedExperts, with_experts
 
 
 def denoising_losses(
@@ -26,6 +29,7 @@ def denoising_losses(
     p_unconditional: float,
     p_top_t: float,
     id_dim: int,
+    experts: ExpertConfig = NO_EXPERTS,
 ) -> dict[str, torch.Tensor]:
     """Mean losses ("loss", "mse", and "vb" with a learned variance) over the tables that have a loss cell.
 
@@ -46,9 +50,6 @@ def denoising_losses(
     col_ids = torch.randn(B, C, id_dim, generator=generator, device=generator.device)
     noise = torch.randn(batch.shape, generator=generator, device=generator.device)
 
-    # abar_t by training timestep (respaced samplers still call the model with training timesteps)
-    signal_level = diffusion.alphas_cumprod.to(device=device, dtype=torch.float32)
-
     def model_fn(x_t: torch.Tensor, t_model: torch.Tensor) -> torch.Tensor:
         return forward(
             x_t,
@@ -60,9 +61,13 @@ def denoising_losses(
             row_pad_mask=batch.row_pad_mask,
             col_pad_mask=batch.col_pad_mask,
             col_ids=col_ids.to(device),
-            alpha_bar=signal_level[t_model],
         )
 
+    if experts.enabled:
+        fitted = FittedExperts(experts, batch.cells, known, channel_mask=batch.channel_mask,
+                               column_kind=batch.column_kind, row_pad_mask=batch.row_pad_mask,
+                               col_pad_mask=batch.col_pad_mask)  # fmt: skip
+        model_fn = with_experts(model_fn, fitted, diffusion.alphas_cumprod)
     terms = diffusion.training_losses(model_fn, batch.cells, t.to(device), noise=noise.to(device), loss_mask=loss_mask)
     has_loss = loss_mask.flatten(1).any(dim=1).to(batch.cells.dtype)  # (B,)
     weight = has_loss / has_loss.sum().clamp(min=1.0)
