@@ -142,7 +142,7 @@ def baseline_results(
         "sklearn": sklearn.__version__,
         "wall_s": round(wall, 1),
         "probes": probes.described(),
-        "rows": json.loads(rows.to_json(orient="records")),
+        "rows": _compact(rows),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=1, default=str) + "\n")
@@ -195,6 +195,12 @@ def meets_targets(figures: dict[str, float]) -> dict[str, bool]:
         value = figures.get(name, float("nan"))
         met[name] = bool(value >= target if direction == ">=" else value <= target)  # NaN compares False
     return met
+
+
+def _compact(rows: pd.DataFrame) -> list[dict]:
+    """The result rows as JSON records without their empty fields (most of the runner's columns are some other
+    task's): a third of the file."""
+    return [{k: v for k, v in row.items() if v is not None} for row in json.loads(rows.to_json(orient="records"))]
 
 
 def _column(frame: pd.DataFrame, method: str) -> pd.Series:
