@@ -115,6 +115,7 @@ class EvaluationConfig:
     test_fraction: float = 0.3  # supervised: share of rows held out as test rows
     interval: float = 0.8  # regression: central interval whose coverage is reported
     probe: ProbeConfig = field(default_factory=ProbeConfig)  # the in-context-learning probe (task "icl_probe")
+    probe_baselines: tuple[bl.RegressorName, ...] = PROBE_BASELINES  # its regressors (the oracle always runs)
     draws: DrawsConfig = field(default_factory=DrawsConfig)  # task "multiple_imputation"
     generation: GenerationConfig = field(default_factory=GenerationConfig)  # task "generation"
     checkpoint: str | None = None  # None = the bundled checkpoint (only loaded when a tabdiff method runs)
@@ -143,6 +144,7 @@ class EvaluationConfig:
             ("imputation", self.imputers, bl.IMPUTERS),
             ("classification", self.classifiers, bl.CLASSIFIERS),
             ("regression", self.regressors, bl.REGRESSORS),
+            ("probe", self.probe_baselines, bl.REGRESSORS),
         ):
             unknown = set(names) - set(known) - set(bl.UNAVAILABLE)
             if unknown:
@@ -500,7 +502,7 @@ def _probe_job(task: ProbeTask, seed: int, config: EvaluationConfig, checkpoint)
         return _tabdiff_fields(setting) | scored(pred)
 
     methods = [("oracle", "reference", lambda: scored(task.oracle_test))]
-    methods += [(name, "baseline", partial(regressor, name)) for name in PROBE_BASELINES]
+    methods += [(name, "baseline", partial(regressor, name)) for name in config.probe_baselines]
     methods += [(s.name, "tabdiff", partial(ours, s)) for s in config.tabdiff]
     return _Job(task, base, methods)
 

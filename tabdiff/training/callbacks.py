@@ -41,6 +41,25 @@ class TableThroughput(Callback):
             self._start, self._tables, self._cells, self._steps = now, 0, 0, 0
 
 
+class TablesSeen(Callback):
+    """Counts the tables trained on, all ranks together (steps x batch size overstates it where `data.max_cells`
+    shrinks a batch); kept in checkpoints, so a resumed run counts on. `train()` writes the count into the export."""
+
+    def __init__(self) -> None:
+        self.tables = 0
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch: TableBatch, batch_idx: int
+    ) -> None:
+        self.tables += batch.shape[0] * trainer.world_size
+
+    def state_dict(self) -> dict[str, int]:
+        return {"tables": self.tables}
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        self.tables = int(state_dict["tables"])
+
+
 class ForeachEMA(EMAWeightAveraging):
     """Lightning's `EMAWeightAveraging` (same arguments, schedule, checkpoints and validation swap), with the
     average updated by one `torch._foreach_lerp_` per device and dtype (`get_ema_multi_avg_fn`) instead of

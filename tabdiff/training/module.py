@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import fnmatch
 import math
+import time
 from dataclasses import asdict
 from typing import Any, Literal
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import Timer
 from torch import nn
 
 from tabdiff.checkpoint import FORMAT_VERSION
@@ -44,6 +46,9 @@ class TabDiffusionModule(L.LightningModule):
         lr, weight_decay, betas: AdamW.
         warmup_steps: linear warmup from 0; then cosine decay to `min_lr_ratio * lr` at `decay_steps`
             (default: the trainer's max_steps), constant after.
+        decay_minutes: instead of `decay_steps`, the cosine runs over this many minutes of training on the
+            Trainer's clock (its `max_time` Timer): a wall-time budget (the speedrun) then ends annealed whatever a
+            recipe's step time, which a step count estimated in advance would not; the warmup stays in steps.
         grad_clip is the Trainer's `gradient_clip_val`; EMA is the `ForeachEMA` callback (Lightning's `EMAWeightAveraging`).
         compile: wrap the forward in `torch.compile` (the weights stay in `self.model`).
         trainable: None = every parameter trains; else glob patterns of parameter names (`model.named_parameters()`,
@@ -69,6 +74,7 @@ class TabDiffusionModule(L.LightningModule):
         betas: tuple[float, float] = (0.9, 0.99),
         warmup_steps: int = 100,
         decay_steps: int | None = None,
+        decay_minutes: float | None = None,
         min_lr_ratio: float = 0.1,
         compile: bool = False,
         trainable: list[str] | None = None,
@@ -77,6 +83,8 @@ class TabDiffusionModule(L.LightningModule):
         experts: ExpertConfig = NO_EXPERTS,
     ) -> None:
         super().__init__()
+        if decay_steps is not None and decay_minutes is not None:
+            raise ValueError("set module.decay_steps or module.decay_minutes, not both")
         if mode not in ("unconditional", "conditional", "mixed"):
             raise ValueError(f"mode must be 'unconditional', 'conditional' or 'mixed', got {mode!r}")
         if mode != "unconditional" and not getattr(model.config, "conditional", False):
@@ -91,6 +99,7 @@ class TabDiffusionModule(L.LightningModule):
         # the forward to train through, kept as a function so that the weights are registered once (as `model.*`):
         # a module attribute here put every tensor in the state_dict and checkpoints twice
         self._forward = torch.compile(model.forward) if compile else model.forward
+        self._clock_start: float | None = None  # train_seconds() without a Timer: the first call's time
 
     # ---------------------------------------------------------------- config
     def export_config(self) -> dict[str, Any]:
@@ -176,11 +185,32 @@ class TabDiffusionModule(L.LightningModule):
             lr=hp.lr,
             betas=tuple(hp.betas),
         )
-        total = hp.decay_steps or (self.trainer.max_steps if self.trainer and self.trainer.max_steps > 0 else 10_000)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: warmup_cosine(step, hp.warmup_steps, total, hp.min_lr_ratio)
-        )
+        if hp.get("decay_minutes"):
+            seconds = 60.0 * hp.decay_minutes
+
+            def factor(step: int) -> float:
+                return warmup_cosine_time(step, hp.warmup_steps, self.train_seconds() / seconds, hp.min_lr_ratio)
+        else:
+            total = hp.decay_steps or (
+                self.trainer.max_steps if self.trainer and self.trainer.max_steps > 0 else 10_000
+            )
+
+            def factor(step: int) -> float:
+                return warmup_cosine(step, hp.warmup_steps, total, hp.min_lr_ratio)
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def train_seconds(self) -> float:
+        """Seconds of training so far: the Trainer's `max_time` Timer when it has one (the clock that stops the run,
+        restored on resume), else since this was first called."""
+        trainer = self._trainer
+        timer = next((cb for cb in trainer.callbacks if isinstance(cb, Timer)), None) if trainer else None
+        if timer is not None:
+            return timer.time_elapsed("train")
+        if self._clock_start is None:
+            self._clock_start = time.monotonic()
+        return time.monotonic() - self._clock_start
 
 
 def freeze_except(model: nn.Module, patterns: list[str]) -> None:
@@ -203,5 +233,17 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_ratio: flo
     """Learning-rate factor: linear warmup to 1, cosine to `min_ratio` at `total_steps`, then constant."""
     if step < warmup_steps:
         return (step + 1) / warmup_steps
-    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return cosine(min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps)), min_ratio)
+
+
+def warmup_cosine_time(step: int, warmup_steps: int, progress: float, min_ratio: float) -> float:
+    """Learning-rate factor of a time budget: linear warmup to 1 over `warmup_steps` steps, capped by a cosine to
+    `min_ratio` over `progress`, the share of the budget spent (0 at the start, 1 at its end, constant after)."""
+    warmup = (step + 1) / warmup_steps if step < warmup_steps else 1.0
+    return min(warmup, cosine(progress, min_ratio))
+
+
+def cosine(progress: float, min_ratio: float) -> float:
+    """1 at progress 0, `min_ratio` at progress >= 1, a half cosine between."""
+    progress = min(1.0, max(0.0, progress))
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from tabdiff.allocator import keep_freed_memory
 from tabdiff.checkpoint import BUNDLED_CHECKPOINT, export_model, load_exported
 from tabdiff.experts import ExpertConfig
+from tabdiff.training.callbacks import TablesSeen
 from tabdiff.training.module import TabDiffusionModule
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ def warm_start(model: torch.nn.Module, path: str | Path) -> None:
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Pretrain per `cfg` (conf/pretrain.yaml). Returns (final metrics, objects: module, trainer, datamodule, export)."""
     L.seed_everything(cfg.seed, workers=True)
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
     if cfg.get("keep_freed_memory", False):
         keep_freed_memory()  # before the DataLoader workers start: they inherit it
     model = instantiate(cfg.model)
@@ -70,9 +73,11 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     export = None
     if cfg.get("export_path") and trainer.is_global_zero:
         # after fit the EMA callback has copied the average into the module: the export holds EMA weights
-        config = module.export_config() | {
-            "run": {"name": cfg.name, "global_step": trainer.global_step, "wall_seconds_this_run": round(wall, 1)}
-        }
+        run = {"name": cfg.name, "global_step": trainer.global_step, "wall_seconds_this_run": round(wall, 1)}
+        seen = [cb.tables for cb in trainer.callbacks if isinstance(cb, TablesSeen)]
+        if seen:
+            run["tables_seen"] = seen[0]
+        config = module.export_config() | {"run": run}
         export = export_model(module.model, config, cfg.export_path)
         log.info("exported %s (step %d)", export, trainer.global_step)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
