@@ -27,6 +27,7 @@ from tabdiff.data.batch import TableBatch
 from tabdiff.diffusion import GaussianDiffusion
 from tabdiff.experts import NO_EXPERTS, ExpertConfig, check_prediction
 from tabdiff.objective import denoising_losses
+from tabdiff.training.optim import OptimizerName, build_optimizer
 
 Mode = Literal["unconditional", "conditional", "mixed"]
 LEGACY_FORWARD_PREFIX = "_forward."  # a second copy of the weights in checkpoints saved before 2026-11-28
@@ -43,7 +44,8 @@ class TabDiffusionModule(L.LightningModule):
         p_top_t: the probability that a conditional table is trained at the top step T-1 instead of a uniform t:
             there an x0-model's output is its one-pass estimate of E[unknown | known] (the default sampler),
             which only the in-context relations between cells can improve.
-        lr, weight_decay, betas: AdamW.
+        optimizer: "adamw", or "muon" (Muon for the blocks' weight matrices, AdamW for the rest; training/optim.py).
+        lr, weight_decay, betas: the optimizer's (betas: AdamW's).
         warmup_steps: linear warmup from 0; then cosine decay to `min_lr_ratio * lr` at `decay_steps`
             (default: the trainer's max_steps), constant after.
         decay_minutes: instead of `decay_steps`, the cosine runs over this many minutes of training on the
@@ -72,6 +74,7 @@ class TabDiffusionModule(L.LightningModule):
         lr: float = 1e-3,
         weight_decay: float = 0.01,
         betas: tuple[float, float] = (0.9, 0.99),
+        optimizer: OptimizerName = "adamw",
         warmup_steps: int = 100,
         decay_steps: int | None = None,
         decay_minutes: float | None = None,
@@ -174,16 +177,8 @@ class TabDiffusionModule(L.LightningModule):
     # ---------------------------------------------------------------- optim
     def configure_optimizers(self) -> dict[str, Any]:
         hp = self.hparams
-        decay, no_decay = [], []
-        for name, param in self.model.named_parameters():
-            if not param.requires_grad:
-                continue
-            # no weight decay on biases, norms and embeddings (the usual AdamW practice)
-            (no_decay if param.ndim < 2 or "embed" in name else decay).append(param)
-        optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": hp.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=hp.lr,
-            betas=tuple(hp.betas),
+        optimizer = build_optimizer(
+            self.model, hp.get("optimizer", "adamw"), lr=hp.lr, weight_decay=hp.weight_decay, betas=tuple(hp.betas)
         )
         if hp.get("decay_minutes"):
             seconds = 60.0 * hp.decay_minutes
