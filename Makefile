@@ -1,7 +1,10 @@
 # The same interpreter choice as scripts/setup.sh: the active virtualenv/conda env, else ./.venv
 PY ?= $(if $(VIRTUAL_ENV)$(CONDA_PREFIX),python,.venv/bin/python)
 
-.PHONY: setup test test-full lint format demo evaluate
+# `make test-min`: its own environment with the lowest versions pyproject.toml admits (constraints/min.txt)
+MIN_PY := .venv-min/bin/python
+
+.PHONY: setup test test-full setup-min test-min lint format demo evaluate
 
 setup:  ## create the environment and install torch + tabdiff[dev]
 	PY=$(PY) bash scripts/setup.sh
@@ -11,6 +14,12 @@ test:  ## the fast suite (CI runs exactly this)
 
 test-full:  ## everything, including the slow real-training tests
 	$(PY) -m pytest
+
+setup-min:  ## ./.venv-min: torch + tabdiff[dev] at the dependency floors (constraints/min.txt)
+	PY=$(MIN_PY) TABDIFF_CONSTRAINTS=constraints/min.txt bash scripts/setup.sh
+
+test-min: setup-min  ## the fast suite at the dependency floors, in ./.venv-min (CI runs it after `make test`)
+	$(MIN_PY) -m pytest -m "not slow"
 
 lint:
 	$(PY) -m ruff check tabdiff tests scripts examples

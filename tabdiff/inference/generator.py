@@ -272,7 +272,7 @@ class TabDiffGenerator(FittedTable):
     def _masked(self, out: pd.DataFrame | np.ndarray, hide: np.ndarray) -> pd.DataFrame | np.ndarray:
         """`out` (rows as `sample` builds them) with the cells where `hide` missing, in the fitted input's kind."""
         masked = (out if isinstance(out, pd.DataFrame) else pd.DataFrame(out)).mask(hide)
-        return masked.to_numpy(dtype=np.float64) if self.input_kind_ == "ndarray" else masked
+        return masked.to_numpy(dtype=np.float64, na_value=np.nan) if self.input_kind_ == "ndarray" else masked
 
     def _reference_groups(
         self, fixed: Mapping[Hashable, pd.Series], n_rows: int
@@ -301,8 +301,8 @@ class TabDiffGenerator(FittedTable):
                 if self.encoder_.column_kind_.get(name) == ColumnKind.CATEGORICAL:
                     distance += np.where(fitted.eq(value).fillna(False).to_numpy(bool), 0.0, MISMATCH)
                     continue
-                numbers = pd.to_numeric(pd.Series(fitted), errors="coerce").to_numpy(np.float64)
-                target = pd.to_numeric(pd.Series([value]), errors="coerce").to_numpy(np.float64)[0]
+                numbers = pd.to_numeric(pd.Series(fitted), errors="coerce").to_numpy(np.float64, na_value=np.nan)
+                target = pd.to_numeric(pd.Series([value]), errors="coerce").to_numpy(np.float64, na_value=np.nan)[0]
                 scale = np.nanstd(numbers) if np.isfinite(numbers).sum() > 1 else 1.0
                 gap = np.abs(numbers - target) / (scale if scale > 0 else 1.0)
                 distance += np.where(np.isfinite(gap), gap, MISMATCH)
@@ -330,7 +330,7 @@ class TabDiffGenerator(FittedTable):
             values = column.to_numpy(np.float64, na_value=np.nan)
             if np.isnan(values).any():
                 continue
-            fitted_column = pd.to_numeric(self.context_[name], errors="coerce").to_numpy(np.float64)
+            fitted_column = pd.to_numeric(self.context_[name], errors="coerce").to_numpy(np.float64, na_value=np.nan)
             matched = values.copy()
             for members, reference in groups:
                 fitted = fitted_column[reference]
@@ -419,7 +419,7 @@ class TabDiffGenerator(FittedTable):
         for name, column in fixed.items():
             blank[name] = column
         if self.input_kind_ == "ndarray":
-            return blank.to_numpy(dtype=np.float64)
+            return blank.to_numpy(dtype=np.float64, na_value=np.nan)
         return blank
 
     def _condition_column(self, name: Hashable, value: object, n_rows: int) -> pd.Series:

@@ -145,7 +145,7 @@ class TabDiffClassifier(ClassifierMixin, TabDiffPredictor):
 
     def _target_array(self, y: pd.Series) -> object:
         if ptypes.is_float_dtype(y.dtype):
-            values = y.to_numpy(dtype=np.float64)
+            values = y.to_numpy(dtype=np.float64, na_value=np.nan)
             if not np.isfinite(values).all() or (values != np.round(values)).any():
                 raise ValueError(
                     "Unknown label type: y holds continuous (non-integer or infinite) values; use TabDiffRegressor"

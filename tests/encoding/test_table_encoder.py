@@ -8,6 +8,9 @@ import torch
 from tabdiff.encoding import ColumnKind, EncodedTable, TableEncoder
 
 N_ROWS = 60
+# pandas' text dtype that keeps a missing cell missing: "str" from pandas 3 on; before it, astype("str") is numpy's
+# str and writes a missing cell as the text "None" / "nan" (a fourth colour), and the text dtype is "string"
+STR = "str" if int(pd.__version__.split(".")[0]) >= 3 else "string"
 
 
 def mixed_frame(seed: int = 0) -> pd.DataFrame:
@@ -44,7 +47,7 @@ def mixed_frame(seed: int = 0) -> pd.DataFrame:
             "answer": pd.Series(mixed_object, dtype=object).to_numpy(),
         },
         index=pd.Index(rng.permutation(10 * n)[:n] + 1000, name="row_id"),
-    ).astype({"colour": "str", "answer": object})
+    ).astype({"colour": STR, "answer": object})
 
 
 def assert_observed_equal(original: pd.DataFrame, decoded: pd.DataFrame) -> None:
