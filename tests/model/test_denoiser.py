@@ -290,3 +290,13 @@ def test_autocast_bf16() -> None:
             out = run(model, inputs)
     assert torch.isfinite(out).all()
     torch.testing.assert_close(out.float(), ref, atol=0.1, rtol=0.1)
+
+
+def test_the_network_knows_nothing_of_experts_or_noise_schedules() -> None:
+    """forward takes cells, masks and timesteps only: the experts are mixed in outside it (tabdiff.experts)."""
+    import dataclasses
+    import inspect
+
+    parameters = inspect.signature(TabularDenoiser.forward).parameters
+    assert not {"alpha_bar", "ridge_fit"} & set(parameters)
+    assert not [f.name for f in dataclasses.fields(DenoiserConfig) if "ridge" in f.name or "expert" in f.name]
