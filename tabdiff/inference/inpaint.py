@@ -9,8 +9,8 @@ Samplers (speed / quality trade-off; n = n_steps denoiser calls unless said):
   (about n_steps * jump_n_sample calls).
 
 With enabled `experts` (tabdiff.experts) the conditional samplers mix the experts' estimate into the network's: they
-are fitted once on the known cells, before the first step. The "repaint" sampler tells the network nothing of the
-known cells, and runs it alone.
+are fitted once on the known cells, before the first step (or handed in, fitted already). The "repaint" sampler tells
+the network nothing of the known cells, and runs it alone.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ def inpaint(
     row_pad_mask: torch.Tensor | None = None,
     col_pad_mask: torch.Tensor | None = None,
     experts: ExpertConfig = NO_EXPERTS,
+    fitted: FittedExperts | None = None,
     generator: torch.Generator | None = None,
     progress: bool = False,
 ) -> torch.Tensor:
@@ -55,7 +56,9 @@ def inpaint(
 
     Known cells and unused channels come back bit-identical. `col_ids` (B, C, id_dim) defaults to fresh
     standard-normal draws from `generator` (the model was trained with random ids per table).
-    `experts` are mixed into the network's output (module docstring). `progress` shows a bar over the sampler's steps.
+    `experts` are mixed into the network's output (module docstring): `fitted` are the experts already fitted on
+    this batch's known cells (e.g. one fit shared by sub-tables of the same cells, `FittedExperts.select`), None fits
+    them here. `progress` shows a bar over the sampler's steps.
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be 'ddim', 'conditional' or 'repaint', got {sampler!r}")
@@ -86,8 +89,9 @@ def inpaint(
 
     if conditional_known is not None and experts.enabled:
         check_prediction(experts, diffusion.prediction, "inpaint")
-        fitted = FittedExperts(experts, cells, conditional_known, channel_mask=channel_mask, column_kind=column_kind,
-                               row_pad_mask=row_pad_mask, col_pad_mask=col_pad_mask)  # fmt: skip
+        if fitted is None:
+            fitted = FittedExperts(experts, cells, conditional_known, channel_mask=channel_mask,
+                                   column_kind=column_kind, row_pad_mask=row_pad_mask, col_pad_mask=col_pad_mask)  # fmt: skip
         model_fn = with_experts(model_fn, fitted, diffusion.alphas_cumprod)
 
     steps = diffusion.respace(min(n_steps, diffusion.num_timesteps))
