@@ -37,6 +37,7 @@ class SamplerSettings:
     n_steps: int  # sampling steps (respaced from the checkpoint's training steps)
     jump_length: int  # RePaint: steps between resampling rounds
     jump_n_sample: int  # RePaint: rounds at each jump point
+    denoise_last: bool = True  # conditional / RePaint: False skips the call at the lowest noise level (`inpaint`)
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ def draw_blocks(
             n_steps=settings.n_steps,
             jump_length=settings.jump_length,
             jump_n_sample=settings.jump_n_sample,
+            denoise_last=settings.denoise_last,
             experts=experts,
             fitted=None if shared is None else shared.fitted([table for _, table in batch]),
             generator=generator,

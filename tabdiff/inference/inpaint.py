@@ -43,6 +43,7 @@ def inpaint(
     n_steps: int = 1,
     jump_length: int = 10,
     jump_n_sample: int = 10,
+    denoise_last: bool = True,
     eta: float = 0.0,
     col_ids: torch.Tensor | None = None,
     row_pad_mask: torch.Tensor | None = None,
@@ -55,7 +56,8 @@ def inpaint(
     """cells (B, R, C, K) with known_mask (B, R, C) -> (B, R, C, K) with the unknown cells filled in.
 
     Known cells and unused channels come back bit-identical. `col_ids` (B, C, id_dim) defaults to fresh
-    standard-normal draws from `generator` (the model was trained with random ids per table).
+    standard-normal draws from `generator` (the model was trained with random ids per table). `denoise_last=False`
+    skips the "conditional" and "repaint" samplers' last call, at the lowest noise level (`repaint`).
     `experts` are mixed into the network's output (module docstring): `fitted` are the experts already fitted on
     this batch's known cells (e.g. one fit shared by sub-tables of the same cells, `FittedExperts.select`), None fits
     them here. `progress` shows a bar over the sampler's steps.
@@ -104,6 +106,7 @@ def inpaint(
         known_channels,
         jump_length=jump_length,
         jump_n_sample=1 if sampler == "conditional" else jump_n_sample,
+        denoise_last=denoise_last,
         generator=generator,
         progress=progress,
     )
