@@ -4,9 +4,10 @@ Every tabdiff figure of the evaluation goes through the estimators of `tabdiff.i
 (`TabDiffImputer`, `TabDiffClassifier`, `TabDiffRegressor`, `TabDiffGenerator`), so it measures what a user gets.
 A setting's `experts` runs the checkpoint with its in-context experts ("checkpoint") or the network alone ("none").
 
-Regression intervals come from `predict_quantiles` with the same setting. With one-step DDIM a "draw" is
-the model's conditional-mean estimate, so those intervals only hold the ensemble's spread (they
-under-cover); a setting with sampler "conditional" gives real draws.
+Regression intervals come from `predict_quantiles` with the same setting: with sampler "auto" (the estimators'
+default) its draws are the conditional sampler's, while points stay one pass. A setting that sets one-step "ddim"
+for everything gets "draws" that are the model's conditional-mean estimates, so those intervals only hold the
+ensemble's spread (they under-cover).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from tabdiff.evaluation.supervised import SupervisedTask, align_proba
 from tabdiff.evaluation.zero_shot import ImputationTask
 from tabdiff.experts import ExpertChoice
 from tabdiff.inference import TabDiffClassifier, TabDiffGenerator, TabDiffImputer, TabDiffRegressor
-from tabdiff.inference.inpaint import Sampler
+from tabdiff.inference.inpaint import DEFAULT_STEPS, DRAW_STEPS, SamplerChoice
 from tabdiff.inference.plan import ContextChoice
 from tabdiff.resources import resource_dir
 
@@ -37,8 +38,10 @@ class TabDiffSetting:
 
     name: str = "tabdiff"
     experts: ExpertChoice = "checkpoint"  # "checkpoint": its in-context experts; "none": the network alone
-    sampler: Sampler = "ddim"  # "ddim" | "conditional" | "repaint" (tabdiff.inference.inpaint)
-    n_steps: int = 1  # sampler steps (repaint: about n_steps * jump_n_sample denoiser calls)
+    sampler: SamplerChoice = "auto"  # "auto" | "ddim" | "conditional" | "repaint" (tabdiff.inference.inpaint); auto:
+    # one-pass ddim for points, the conditional sampler for draws (the estimators' default)
+    n_steps: int | None = None  # sampler steps (repaint: about n_steps * jump_n_sample denoiser calls); None = the
+    # sampler's default (auto: 1 for points, DRAW_STEPS for draws)
     jump_length: int = 10  # repaint: steps between resampling rounds
     jump_n_sample: int = 10  # repaint: resampling rounds
     n_samples: int = 1  # draws averaged per ensemble member
@@ -71,10 +74,18 @@ class TabDiffSetting:
         """`draw_centre` for the estimators that draw (imputer, regressor) when the setting names one."""
         return {} if self.draw_centre is None else {"draw_centre": self.draw_centre}
 
-    def denoiser_calls(self) -> int:
-        """Denoiser calls per sub-table and draw (RePaint's jumps included), for labels and plots."""
-        per_draw = self.n_steps * (self.jump_n_sample if self.sampler == "repaint" else 1)
-        return per_draw * self.n_samples * self.n_ensemble
+    def steps(self, *, draws: bool = False) -> tuple[str, int]:
+        """(sampler, n_steps) the estimators run for point estimates, or with `draws` for draws."""
+        if self.sampler == "auto":
+            return ("conditional", self.n_steps or DRAW_STEPS) if draws else ("ddim", 1)
+        return self.sampler, self.n_steps or DEFAULT_STEPS[self.sampler]
+
+    def denoiser_calls(self, *, draws: bool = False) -> int:
+        """Denoiser calls per sub-table for a point estimate (n_samples x n_ensemble runs), or with `draws` per
+        draw (RePaint's jumps included), for labels and plots."""
+        sampler, n_steps = self.steps(draws=draws)
+        per_run = n_steps * (self.jump_n_sample if sampler == "repaint" else 1)
+        return per_run if draws else per_run * self.n_samples * self.n_ensemble
 
 
 def load_checkpoint(path: str | Path | None, device: str = "cpu") -> LoadedCheckpoint:

@@ -71,9 +71,7 @@ class DrawsConfig:
     (one "draw": CRPS = MAE)."""
 
     n_draws: int = 20
-    settings: tuple[TabDiffSetting, ...] = (
-        TabDiffSetting(name="tabdiff-mi", sampler="conditional", n_steps=20, n_ensemble=1),
-    )
+    settings: tuple[TabDiffSetting, ...] = (TabDiffSetting(name="tabdiff-mi"),)  # the estimators' defaults
     references: tuple[DrawReference, ...] = DRAW_REFERENCES
     at: tuple[tuple[Mechanism, float], ...] = (("mcar", 0.3),)  # (mechanism, rate) settings
 
@@ -287,8 +285,15 @@ def _timed(run: Callable[[], dict]) -> dict:
     return {**metrics, "wall_s": time.perf_counter() - start, "status": status, "error": error}
 
 
-def _tabdiff_fields(setting: TabDiffSetting) -> dict:
-    return setting.estimator_kwargs() | setting.draw_kwargs() | {"denoiser_calls": setting.denoiser_calls()}
+def _tabdiff_fields(setting: TabDiffSetting, *, draws: bool = False) -> dict:
+    """A tabdiff run's settings for its results row: the sampler and steps that ran (for point estimates, or with
+    `draws` for draws: "auto" runs one or the other)."""
+    sampler, n_steps = setting.steps(draws=draws)
+    return (
+        setting.estimator_kwargs()
+        | setting.draw_kwargs()
+        | {"sampler": sampler, "n_steps": n_steps, "denoiser_calls": setting.denoiser_calls(draws=draws)}
+    )
 
 
 def _jobs(config: EvaluationConfig, checkpoint: LoadedCheckpoint | None) -> Iterator[_Job]:
@@ -390,7 +395,7 @@ def _draws_job(task, mechanism, rate, seed, config, checkpoint) -> _Job:
 
     def drawn(setting: TabDiffSetting) -> dict:
         draws = tabdiff_sample(checkpoint, setting, task, n, seed=seed, device=config.device)
-        return _tabdiff_fields(setting) | score_draws(task, draws)
+        return _tabdiff_fields(setting, draws=True) | score_draws(task, draws)
 
     methods = [(name, "baseline", partial(reference, name)) for name in config.draws.references]
     methods += [(s.name, "tabdiff", partial(point, s)) for s in config.tabdiff]

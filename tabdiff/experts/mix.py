@@ -137,6 +137,35 @@ class FittedExperts:
         mixed = available[:, None, :] & ~known & real_cell  # (B, R, C) the unknown cells of predicted columns
         self.share = torch.where(mixed, share, 0.0)  # (B, R, C)
 
+    def select(self, index: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> FittedExperts:
+        """The fits of sub-tables made of fitted tables' cells in another order: table b of the result is fitted
+        table `index[b]`, its rows `rows[b]` and columns `cols[b]` (positions in that table), in that order.
+
+        The experts read known cells alone and are equivariant to the order of rows and columns, so the draws of
+        one sub-table, each in its own order, can share one fit. index (B',), rows (B', r), cols (B', c) long."""
+        table = index[:, None, None]
+        cells = (table, rows[:, :, None], cols[:, None, :])  # indexes (B, R, C, ...) -> (B', r, c, ...)
+        columns = (index[:, None], cols)  # indexes (B, C, ...) -> (B', c, ...)
+        pred, available, residual_var, unexplained, cell_scale = self.fit
+        out = object.__new__(FittedExperts)
+        out.config = self.config
+        out.fit = RidgeFit(
+            pred[cells], available[columns], residual_var[columns], unexplained[columns], cell_scale[cells]
+        )
+        out.used, out.cell_var, out.share = self.used[cells], self.cell_var[cells], self.share[cells]
+        return out
+
+    @staticmethod
+    def concat(parts: list[FittedExperts]) -> FittedExperts:
+        """Fits of sub-tables of one shape stacked along the batch axis, in the order given."""
+        out = object.__new__(FittedExperts)
+        out.config = parts[0].config
+        out.fit = RidgeFit(*(torch.cat(fields) for fields in zip(*(part.fit for part in parts), strict=True)))
+        out.used, out.cell_var, out.share = (
+            torch.cat([getattr(part, name) for part in parts]) for name in ("used", "cell_var", "share")
+        )
+        return out
+
     def mix(self, out: torch.Tensor, x_t: torch.Tensor, alpha_bar: torch.Tensor | None) -> torch.Tensor:
         """A denoiser output (B, R, C, K or 2K: x0 mean part first) with the experts' x0 estimate mixed into the
         mean part of the unknown cells. x_t (B, R, C, K) are the noisy cells the network saw; alpha_bar (B,) their

@@ -19,11 +19,11 @@ from tabdiff.inference.adapt import AdaptSettings, adapt
 from tabdiff.inference.aggregate import DrawAggregate, centre_draws
 from tabdiff.inference.engine import Limits, Planner, SamplerSettings, draw_blocks
 from tabdiff.inference.frames import NON_NUMERIC, ColumnPrep, NonNumeric
-from tabdiff.inference.inpaint import DEFAULT_STEPS, SAMPLERS, Sampler
+from tabdiff.inference.inpaint import DEFAULT_STEPS, DRAW_SAMPLER, DRAW_STEPS, SAMPLER_CHOICES, SamplerChoice
 from tabdiff.inference.plan import ContextChoice, check_context
 from tabdiff.inference.rare import rare_shares
 
-PARAMETERS_DOC = """
+PARAMETERS_DOC = f"""
     Parameters (shared by TabDiffImputer, TabDiffClassifier and TabDiffRegressor)
     ----------
     checkpoint : None, str, Path or LoadedCheckpoint
@@ -33,14 +33,21 @@ PARAMETERS_DOC = """
         "checkpoint" (default): the in-context experts the checkpoint names (its JSON's "experts": for the bundled
         one, a chained ridge, a Gaussian fitted by EM and a multinomial logistic regression, fitted on the table's
         known cells and mixed into the network's estimate by their precision); "none": the network alone.
-    sampler : "ddim", "conditional" or "repaint"
-        "ddim" (default): the conditional network with DDIM; with one step, one forward pass that gives the
-        model's estimate of the expected cells: fastest, and the point estimate the model was trained for.
+    sampler : "auto", "ddim", "conditional" or "repaint"
+        "auto" (default): point estimates (`transform`, `predict`, `predict_proba`) by one-step "ddim", draws
+        (`sample`, `sample_y`, `predict_quantiles`, the generator's rows) by "conditional" at n_steps steps
+        ({DRAW_STEPS} unless set), without the last step's call at the lowest noise level (which only removes noise
+        of sd 0.006): {DRAW_STEPS - 1} network calls a draw, whose bands cover about their level.
+        "ddim": the conditional network with DDIM; with one step, one forward pass that gives the model's
+        estimate of the expected cells: fastest, and the point estimate the model was trained for; its "draws"
+        are such estimates too, which differ only by the ensemble (a warning says so).
         "conditional": ancestral sampling with the conditional network (n_steps calls): real draws.
         "repaint": the RePaint algorithm, faithful (the network is not told which cells are known; about
         n_steps * jump_n_sample calls, ~2,400 at the defaults): slowest, for unconditional checkpoints.
+        A sampler other than "auto" serves points and draws alike.
     n_steps : int or None
-        Sampling steps; None = the sampler's default (ddim 1, conditional 50, repaint 250).
+        Sampling steps; None = the sampler's default (ddim 1, conditional 50, repaint 250; "auto": one pass for
+        points, {DRAW_STEPS} for draws). With "auto" a number sets the draws' steps: points stay one pass.
     jump_length, jump_n_sample : int
         RePaint's resampling schedule (ignored by the other samplers).
     n_samples : int
@@ -95,7 +102,7 @@ class TabDiffEstimator(BaseEstimator):
         checkpoint: LoadedCheckpoint | str | Path | None = None,
         *,
         experts: ExpertChoice = "checkpoint",
-        sampler: Sampler = "ddim",
+        sampler: SamplerChoice = "auto",
         n_steps: int | None = None,
         jump_length: int = 10,
         jump_n_sample: int = 10,
@@ -140,10 +147,11 @@ class TabDiffEstimator(BaseEstimator):
 
     # --- parameters ----------------------------------------------------------------------------------------
 
-    def _settings(self) -> tuple[SamplerSettings, Limits]:
-        """Checked sampler settings and size limits (checked at every call: set_params may change them)."""
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"sampler must be one of {list(SAMPLERS)}, got {self.sampler!r}")
+    def _settings(self, *, draws: bool = False) -> tuple[SamplerSettings, Limits]:
+        """Checked sampler settings (of point estimates, or with `draws` of draws) and size limits (checked at
+        every call: set_params may change them)."""
+        if not isinstance(self.sampler, str) or self.sampler not in SAMPLER_CHOICES:
+            raise ValueError(f"sampler must be one of {list(SAMPLER_CHOICES)}, got {self.sampler!r}")
         if not isinstance(self.experts, str) or self.experts not in EXPERT_CHOICES:
             raise ValueError(f"experts must be one of {list(EXPERT_CHOICES)}, got {self.experts!r}")
         minimum = {"jump_length": 1, "jump_n_sample": 1, "n_samples": 1, "n_ensemble": 1,
@@ -159,8 +167,15 @@ class TabDiffEstimator(BaseEstimator):
         check_context(self.context)
         if self.non_numeric not in NON_NUMERIC:
             raise ValueError(f"non_numeric must be one of {list(NON_NUMERIC)}, got {self.non_numeric!r}")
-        n_steps = DEFAULT_STEPS[self.sampler] if self.n_steps is None else int(self.n_steps)
-        settings = SamplerSettings(self.sampler, n_steps, int(self.jump_length), int(self.jump_n_sample))
+        jumps = int(self.jump_length), int(self.jump_n_sample)
+        if self.sampler != "auto":
+            n_steps = DEFAULT_STEPS[self.sampler] if self.n_steps is None else int(self.n_steps)
+            settings = SamplerSettings(self.sampler, n_steps, *jumps)
+        elif draws:  # the last call at the lowest noise level only removes noise of sd 0.006: skipped
+            n_steps = DRAW_STEPS if self.n_steps is None else int(self.n_steps)
+            settings = SamplerSettings(DRAW_SAMPLER, n_steps, *jumps, denoise_last=False)
+        else:  # the one-pass point: n_steps, when given, is the draws'
+            settings = SamplerSettings("ddim", 1, *jumps)
         limits = Limits(
             int(self.max_rows), int(self.max_cols), self._query_fraction, int(self.batch_size), self.context
         )
@@ -233,10 +248,11 @@ class TabDiffEstimator(BaseEstimator):
         rng: np.random.Generator | None = None,
     ) -> DrawAggregate:
         """Encode `table` (target cells missing), inpaint the target cells n_members * n_samples times
-        (sub-tables from `plan`, default `plan_tables` within the estimator's limits; `sampler` overrides the
-        estimator's sampler settings). `rng` (plans, noise, draws) defaults to `_rng()`, the same stream on every
+        (sub-tables from `plan`, default `plan_tables` within the estimator's limits). The sampler settings are the
+        estimator's for draws with `keep_draws` (a caller keeps the draws to hand them out), for point estimates
+        without; `sampler` overrides them. `rng` (plans, noise, draws) defaults to `_rng()`, the same stream on every
         call of an int random_state: a caller whose calls build on each other passes each its own."""
-        settings, limits = self._settings()
+        settings, limits = self._settings(draws=keep_draws)
         settings = sampler or settings
         rng = self._rng() if rng is None else rng
         encoded = self.encoder_.transform(table)
@@ -276,18 +292,20 @@ class TabDiffEstimator(BaseEstimator):
         return centre_draws(draws, point, knots[0], knots[-1])
 
     def _draws_are_point_estimates(self) -> bool:
-        """One-step DDIM gives the model's conditional-mean estimate, not a draw."""
-        settings, _ = self._settings()
-        return settings.sampler == "ddim" and settings.n_steps == 1
+        """Whether the draws' settings make one-pass estimates: one step of any sampler returns the model's
+        estimate of the conditional mean (its x0 output at the top noise level), not a draw."""
+        settings, _ = self._settings(draws=True)
+        return settings.n_steps == 1
 
     def _warn_if_mean_draws(self) -> None:
-        """One-step DDIM gives the model's conditional-mean estimate, not a draw: say so where draws matter."""
+        """Draws that are one-pass estimates (sampler and n_steps=1 set so) are no draws: say so where draws matter."""
         if self._draws_are_point_estimates():
+            settings, _ = self._settings(draws=True)
             warnings.warn(
-                "with sampler='ddim' and n_steps=1 each numeric draw is the model's one-pass estimate of the "
-                "conditional mean, so the spread over draws reflects the ensemble (context rows, column ids), not "
-                "the predictive distribution; use sampler='conditional' (or n_steps > 1) for intervals and "
-                "multiple imputation",
+                f"with sampler={settings.sampler!r} and n_steps=1 each numeric draw is the model's one-pass estimate "
+                "of the conditional mean, so the spread over draws reflects the ensemble (context rows, column ids), "
+                "not the predictive distribution; leave sampler='auto' (draws by the conditional sampler at "
+                f"{DRAW_STEPS} steps) or set n_steps > 1 for intervals and multiple imputation",
                 UserWarning,
                 stacklevel=3,
             )

@@ -1,6 +1,6 @@
 """`tabdiff` command line: impute a table, or predict a target column, from CSV / Parquet / Feather / Excel files.
 
-    tabdiff impute INPUT.csv -o OUTPUT.csv [--checkpoint PATH] [--experts none] [--sampler ddim] [--n-steps N] ...
+    tabdiff impute INPUT.csv -o OUTPUT.csv [--checkpoint PATH] [--experts none] [--sampler auto] [--n-steps N] ...
     tabdiff predict --target COL --train TRAIN.csv --test TEST.csv -o OUT.csv [--task classification]
     tabdiff generate INPUT.csv -n 1000 -o SYNTHETIC.csv [--condition sex=F] [--target label] [--rounds 2] ...
 
@@ -27,7 +27,7 @@ from tabdiff.experts.blend import CLASSICAL
 from tabdiff.inference.files import SUFFIXES, read_table, write_table
 from tabdiff.inference.frames import NON_NUMERIC
 from tabdiff.inference.generator import STARTS
-from tabdiff.inference.inpaint import SAMPLERS
+from tabdiff.inference.inpaint import SAMPLER_CHOICES
 from tabdiff.inference.plan import CONTEXT_CHOICES
 
 MAX_INTEGER_CLASSES = 10  # an integer target with at most this many distinct values is a class label
@@ -229,10 +229,15 @@ def build_parser() -> argparse.ArgumentParser:
             "none (the network alone)",
         )  # fmt: skip
         generating = sub is generate
-        sub.add_argument("--sampler", choices=list(SAMPLERS), default="conditional" if generating else "ddim")
+        sub.add_argument(
+            "--sampler", choices=list(SAMPLER_CHOICES), default="auto",
+            help="auto (default): one-pass ddim for point estimates, the conditional sampler for drawn rows; or one "
+            "sampler for everything",
+        )  # fmt: skip
         sub.add_argument(
             "--n-steps", type=int, default=20 if generating else None,
-            help="sampling steps (default: 20 for generate; else ddim 1, conditional 50, repaint 250)",
+            help="sampling steps (default: 20 for generate; else the sampler's: auto one pass for points, ddim 1, "
+            "conditional 50, repaint 250)",
         )  # fmt: skip
         if not generating:
             sub.add_argument("--n-samples", type=int, default=1, help="draws per ensemble member")

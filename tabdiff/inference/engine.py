@@ -5,11 +5,15 @@ column groups, row chunks, context subsamples and row/column orders), a sample o
 sub-table also gets fresh random column identifiers (`inpaint` draws them), as in pretraining. Sub-tables of
 the same shape are stacked into batches of `batch_size` tables; the permutations are undone by the row and
 column positions each `Block` carries.
+
+The in-context experts depend on a sub-table's known cells alone, not on its order, its column identifiers or the
+noise: sub-tables made of the same rows and columns (every draw and member of a table within the limits) share one
+fit (`SharedExperts`), which would otherwise be repeated for each of them.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -19,7 +23,7 @@ from tqdm.auto import tqdm
 
 from tabdiff.checkpoint import LoadedCheckpoint
 from tabdiff.encoding import EncodedTable
-from tabdiff.experts import NO_EXPERTS, ExpertConfig
+from tabdiff.experts import NO_EXPERTS, ExpertConfig, FittedExperts
 from tabdiff.inference.inpaint import Sampler, inpaint
 from tabdiff.inference.plan import ContextChoice, SubTable, plan_tables
 
@@ -33,6 +37,7 @@ class SamplerSettings:
     n_steps: int  # sampling steps (respaced from the checkpoint's training steps)
     jump_length: int  # RePaint: steps between resampling rounds
     jump_n_sample: int  # RePaint: rounds at each jump point
+    denoise_last: bool = True  # conditional / RePaint: False skips the call at the lowest noise level (`inpaint`)
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,9 @@ def draw_blocks(
         for start in range(0, len(group), limits.batch_size)
     ]
     device = next(checkpoint.model.parameters()).device
+    shared = None
+    if experts.enabled and settings.sampler != "repaint":  # repaint runs the network alone (inpaint.py)
+        shared = SharedExperts(encoded, experts, [table for group in jobs.values() for _, table in group], device)
     generator = torch.Generator(device=device).manual_seed(int(rng.integers(2**63)))
     many_steps = settings.n_steps > 1
     bar = tqdm(batches, desc=desc, unit="batch", disable=not progress or (len(batches) < 2 and not many_steps))
@@ -115,7 +123,9 @@ def draw_blocks(
             n_steps=settings.n_steps,
             jump_length=settings.jump_length,
             jump_n_sample=settings.jump_n_sample,
+            denoise_last=settings.denoise_last,
             experts=experts,
+            fitted=None if shared is None else shared.fitted([table for _, table in batch]),
             generator=generator,
             progress=progress and many_steps,
         )
@@ -127,6 +137,54 @@ def draw_blocks(
         out = out.cpu().numpy()
         for b, (draw, table) in enumerate(batch):
             yield Block(draw=draw, table=table, cells=out[b])
+
+
+class SharedExperts:
+    """The experts fitted once per set of cells: sub-tables of the same rows and columns, in whatever order, get one
+    fit (made when the first of them comes, dropped after the last), `FittedExperts.select`ed into each one's order.
+
+    The fit of a batch of distinct sub-tables costs what fitting them batch-wise in `inpaint` costs; a table within the
+    limits is fitted once for all its draws and members instead of once per draw."""
+
+    def __init__(self, encoded: EncodedTable, config: ExpertConfig, tables: list[SubTable], device: torch.device):
+        self.encoded, self.config, self.device = encoded, config, device
+        self.left = Counter(self._key(table) for table in tables)  # sub-tables still to come per set of cells
+        self.fits: dict[tuple[bytes, bytes], FittedExperts] = {}  # a set of cells -> its fit in sorted order
+
+    @staticmethod
+    def _key(table: SubTable) -> tuple[bytes, bytes]:
+        return np.sort(table.rows).astype(np.int64).tobytes(), np.sort(table.cols).astype(np.int64).tobytes()
+
+    def fitted(self, batch: list[SubTable]) -> FittedExperts:
+        """The experts of a batch of sub-tables of one shape, in their own row and column orders."""
+        keys = [self._key(table) for table in batch]
+        new = list(dict.fromkeys(key for key in keys if key not in self.fits))
+        if new:  # one batched fit of the sets of cells not fitted yet, each in sorted order
+            rows = torch.from_numpy(np.stack([np.frombuffer(key[0], dtype=np.int64) for key in new]))  # (N, r)
+            cols = torch.from_numpy(np.stack([np.frombuffer(key[1], dtype=np.int64) for key in new]))  # (N, c)
+            encoded = self.encoded
+            fit = FittedExperts(
+                self.config,
+                encoded.cells[rows[:, :, None], cols[:, None, :]].to(self.device),
+                encoded.known_mask[rows[:, :, None], cols[:, None, :]].to(self.device),
+                channel_mask=encoded.channel_mask[cols].to(self.device),
+                column_kind=encoded.column_kind[cols].to(self.device),
+            )
+            r, c = rows.shape[1], cols.shape[1]
+            whole_r = torch.arange(r, device=self.device)[None]
+            whole_c = torch.arange(c, device=self.device)[None]
+            for i, key in enumerate(new):
+                self.fits[key] = fit.select(torch.tensor([i], device=self.device), whole_r, whole_c)
+        parts = []
+        for key, table in zip(keys, batch, strict=True):
+            sorted_rows, sorted_cols = (np.frombuffer(part, dtype=np.int64) for part in key)
+            rows = torch.from_numpy(np.searchsorted(sorted_rows, table.rows))[None].to(self.device)  # (1, r)
+            cols = torch.from_numpy(np.searchsorted(sorted_cols, table.cols))[None].to(self.device)  # (1, c)
+            parts.append(self.fits[key].select(torch.zeros(1, dtype=torch.long, device=self.device), rows, cols))
+            self.left[key] -= 1
+            if not self.left[key]:
+                del self.fits[key]
+        return parts[0] if len(parts) == 1 else FittedExperts.concat(parts)
 
 
 def _features(encoded: EncodedTable) -> np.ndarray:

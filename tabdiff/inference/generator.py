@@ -91,7 +91,7 @@ class TabDiffGenerator(FittedTable):
         checkpoint: object = None,
         *,
         experts: str = "checkpoint",
-        sampler: str = "conditional",
+        sampler: str = "auto",
         n_steps: int | None = 20,
         jump_length: int = 10,
         jump_n_sample: int = 10,

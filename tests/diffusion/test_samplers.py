@@ -159,6 +159,35 @@ def test_repaint_keeps_known_cells_bit_identical(case, dtype):
     assert torch.equal(x_in.isnan(), before.isnan()) and torch.equal(x_in[~x_in.isnan()], before[~before.isnan()])
 
 
+def test_repaint_without_the_last_call_returns_the_sample_at_the_lowest_noise_level():
+    """denoise_last=False skips the call at step 0, and only it: the unknown cells are the state that call would
+    have denoised, scaled by 1 / sqrt(abar_0); known cells stay bit-identical; a one-step schedule keeps its call."""
+    d = GaussianDiffusion(20, learn_variance=True).respace(4)
+    x_known = torch.randn(2, 5, 3, 2, generator=torch.Generator().manual_seed(0))
+    known_mask = torch.rand(2, 5, 3, 2, generator=torch.Generator().manual_seed(1)) > 0.5
+    model_fn = _linear_model(2, True)
+    calls: dict[bool, list[tuple[int, torch.Tensor]]] = {True: [], False: []}
+
+    def run(denoise_last: bool, diffusion: GaussianDiffusion = d) -> torch.Tensor:
+        def recording(x, t):
+            calls[denoise_last].append((int(t[0]), x.clone()))
+            return model_fn(x, t)
+
+        return repaint(recording, diffusion, x_known, known_mask, jump_length=10, jump_n_sample=1,
+                       denoise_last=denoise_last, generator=torch.Generator().manual_seed(2))  # fmt: skip
+
+    full, skipped = run(True), run(False)
+    steps = [t for t, _ in calls[True]]
+    assert [t for t, _ in calls[False]] == steps[:-1] and steps[-1] == int(d.timestep_map[0])
+    last_state = calls[True][-1][1]
+    abar_0 = d.alphas_cumprod[0].float()
+    torch.testing.assert_close(skipped[~known_mask], last_state[~known_mask] / abar_0.sqrt())
+    assert torch.equal(skipped[known_mask], x_known[known_mask]) and not torch.equal(skipped, full)
+    calls[False].clear()
+    one = run(False, GaussianDiffusion(20, learn_variance=True).respace(1))
+    assert len(calls[False]) == 1 and torch.isfinite(one).all()
+
+
 def test_repaint_same_seed_same_output_and_runs_under_autocast():
     d = GaussianDiffusion(30, learn_variance=True)
     x_known = torch.randn(2, 4, 3, 2)

@@ -11,7 +11,9 @@ from scipy import stats
 
 from tabdiff.evaluation.cli import CONF_DIR, run
 from tabdiff.evaluation.draws import band_coverage, crps_ensemble, reference_draws, score_draws
+from tabdiff.evaluation.methods import TabDiffSetting
 from tabdiff.evaluation.zero_shot import ImputationTask
+from tabdiff.inference.inpaint import DRAW_STEPS
 
 
 def test_crps_of_many_normal_draws_matches_the_closed_form():
@@ -91,3 +93,25 @@ def test_the_task_runs_through_the_config(tiny_checkpoint, tmp_path):
     point = results[results.method == "tabdiff"]
     assert (point.n_draws == 1).all() and point.crps.notna().all() and point.cov90.isna().all()
     assert "## Multiple imputation" in (tmp_path / "report.md").read_text()
+
+
+def test_a_setting_left_at_the_defaults_draws_with_the_conditional_sampler(tiny_checkpoint, tmp_path):
+    """TabDiffSetting's default sampler is the estimators' "auto": its point estimates are one pass and its draws the
+    conditional sampler's, and the results rows say which ran."""
+    setting = TabDiffSetting(name="defaults")
+    assert (setting.sampler, setting.n_steps) == ("auto", None)
+    assert setting.steps() == ("ddim", 1) and setting.steps(draws=True) == ("conditional", DRAW_STEPS)
+    assert setting.denoiser_calls() == setting.n_ensemble and setting.denoiser_calls(draws=True) == DRAW_STEPS
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("evaluate", overrides=[
+            "evaluation=tiny", "tasks=[multiple_imputation]", "draws.n_draws=3", f"checkpoint={tiny_checkpoint}",
+            f"output_dir={tmp_path}", "draws.settings=[{name: tabdiff-mi}]", "tabdiff.settings=[{name: tabdiff}]",
+            "draws.references=[]",
+        ])  # fmt: skip
+    results, _ = run(cfg)
+    assert (results.status == "ok").all(), results.loc[results.status != "ok", ["method", "error"]]
+    rows = results.set_index(["table", "method"])
+    assert set(rows.xs("tabdiff-mi", level="method").sampler) == {"conditional"}
+    assert set(rows.xs("tabdiff-mi", level="method").n_steps) == {DRAW_STEPS}
+    assert set(rows.xs("tabdiff", level="method").sampler) == {"ddim"}
+    assert (rows.xs("tabdiff-mi", level="method").cov90.notna()).all()

@@ -213,3 +213,30 @@ def test_permuting_rows_or_columns_permutes_the_mixed_output() -> None:
     rows, cols = torch.randperm(9, generator=torch.Generator().manual_seed(0)), torch.tensor([3, 1, 0, 2])
     torch.testing.assert_close(run(rows, torch.arange(4)), base[:, rows], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(run(torch.arange(9), cols), base[:, :, cols], atol=1e-5, rtol=1e-5)
+
+
+def test_a_fit_selected_into_another_order_is_the_fit_of_the_table_in_that_order() -> None:
+    """`select` reorders a fit's rows and columns (and picks its tables): the mixed output is that of a fit made on
+    the reordered table, to float32 rounding; `concat` stacks selected fits along the batch axis."""
+    x_t, x_known, known_mask, column_kind, channel_mask = mixed_batch(seed=7)
+    config = ExpertConfig(kind="linear", columns="all", logistic_steps=3, gaussian_iters=2)
+    fitted = FittedExperts(config, x_known, known_mask, channel_mask=channel_mask, column_kind=column_kind)
+    network = torch.where(channel_mask[:, None].repeat(1, 1, 1, 2), torch.randn(*x_t.shape[:3], 32), 0.0)
+    abar = torch.tensor([0.4, 0.4])
+    rows = torch.stack([torch.randperm(9, generator=torch.Generator().manual_seed(s)) for s in (1, 2)])  # (2, 9)
+    cols = torch.tensor([[2, 0, 3, 1], [1, 3, 0, 2]])
+    index = torch.tensor([0, 0])  # table 0 in two orders
+    picked = lambda t: torch.stack([t[0][rows[b]][:, cols[b]] for b in range(2)])  # noqa: E731
+    fresh = FittedExperts(config, picked(x_known), picked(known_mask), channel_mask=channel_mask[0][cols],
+                          column_kind=column_kind[0][cols])  # fmt: skip
+    selected = fitted.select(index, rows, cols)
+    x_t_picked, network_picked = picked(x_t), picked(network)
+    torch.testing.assert_close(
+        selected.mix(network_picked, x_t_picked, abar), fresh.mix(network_picked, x_t_picked, abar),
+        atol=1e-5, rtol=1e-5,
+    )  # fmt: skip
+    parts = [fitted.select(index[b : b + 1], rows[b : b + 1], cols[b : b + 1]) for b in range(2)]
+    stacked = FittedExperts.concat(parts)
+    torch.testing.assert_close(
+        stacked.mix(network_picked, x_t_picked, abar), selected.mix(network_picked, x_t_picked, abar), atol=0, rtol=0
+    )

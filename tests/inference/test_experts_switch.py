@@ -45,7 +45,9 @@ def test_the_defaults_give_the_outputs_of_before_the_move(with_experts) -> None:
         if value.dtype.kind == "U":
             np.testing.assert_array_equal(value, expected[name], err_msg=name)
         else:
-            np.testing.assert_allclose(value, expected[name], rtol=1e-6, atol=1e-6, err_msg=name)
+            # rtol 1e-5: the experts are now fitted once per set of cells in sorted order (engine.SharedExperts),
+            # not once per draw in its own order; sums in another order move a draw by float32 rounding (1.4e-6)
+            np.testing.assert_allclose(value, expected[name], rtol=1e-5, atol=1e-6, err_msg=name)
 
 
 def test_experts_none_runs_the_network_alone_in_every_estimator(with_experts) -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -69,7 +71,10 @@ def test_regression_draws_are_centred_on_the_one_pass_prediction(tiny):
 
 def test_quantiles_rest_on_at_least_16_draws_and_say_when_draws_are_means(tiny):
     X, _, y = _xy()
-    reg = TabDiffRegressor(tiny, n_ensemble=2, **FAST).fit(X[:30], y[:30])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the default draws are draws: no warning
+        assert TabDiffRegressor(tiny, n_ensemble=2, **FAST).fit(X[:30], y[:30]).sample_y(X[30:]).shape == (10, 16)
+    reg = TabDiffRegressor(tiny, sampler="ddim", n_ensemble=2, **FAST).fit(X[:30], y[:30])
     with pytest.warns(UserWarning, match="conditional mean"):
         assert reg.sample_y(X[30:]).shape == (10, 16)
     with pytest.warns(UserWarning, match="conditional mean"):
