@@ -118,7 +118,10 @@ def read_table(path: str | Path, *, sep: str | None = None, decimal: str | None 
         return TableFile(_read_excel(file))
     try:
         sep, decimal, encoding = sniff_csv(file, sep, decimal)
-        frame = pd.read_csv(file, sep=sep, decimal=decimal, encoding=encoding, compression=_compression(file))
+        # round_trip: the parser that gives back exactly the float a CSV cell spells (known cells stay bit-identical
+        # on every pandas version; the default parser may be off in the last bit)
+        frame = pd.read_csv(file, sep=sep, decimal=decimal, encoding=encoding, compression=_compression(file),
+                            float_precision="round_trip")  # fmt: skip
     except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError) as err:
         raise ValueError(f"{path} could not be read as {_compression(file) or 'text'} ({err})") from None
     except pd.errors.EmptyDataError:

@@ -78,7 +78,7 @@ def test_the_cli_runs_the_network_alone_with_experts_none(tmp_path) -> None:
     for experts in ("checkpoint", "none"):
         out = tmp_path / f"{experts}.csv"
         assert main(["impute", str(source), "-o", str(out), "--experts", experts, "--seed", "0", "-q"]) == 0
-        filled[experts] = pd.read_csv(out)
+        filled[experts] = pd.read_csv(out, float_precision="round_trip")
     missing = frame.isna().to_numpy()
     assert not np.allclose(filled["checkpoint"].to_numpy()[missing], filled["none"].to_numpy()[missing])
     for result in filled.values():
