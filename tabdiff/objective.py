@@ -30,8 +30,13 @@ def denoising_losses(
     p_top_t: float,
     id_dim: int,
     experts: ExpertConfig = NO_EXPERTS,
+    vb_weight: float = 1.0,
 ) -> dict[str, torch.Tensor]:
     """Mean losses ("loss", "mse", and "vb" with a learned variance) over the tables that have a loss cell.
+
+    "loss" is mse + `vb_weight` * vb: the vb term only trains the variance output (its mean is detached), but its
+    gradient crosses the whole network, and at t = 0 (a Gaussian NLL with a tiny variance) it can be 1,000 times
+    the mse on an untrained network; a small weight keeps it from steering the trunk early on.
 
     `forward` is the denoiser (`TabularDenoiser.forward`'s signature); t, conditioning, ids and noise are drawn
     from `generator` in a fixed order, so a seed gives the same losses.
@@ -69,6 +74,8 @@ def denoising_losses(
                                col_pad_mask=batch.col_pad_mask)  # fmt: skip
         model_fn = with_experts(model_fn, fitted, diffusion.alphas_cumprod)
     terms = diffusion.training_losses(model_fn, batch.cells, t.to(device), noise=noise.to(device), loss_mask=loss_mask)
+    if "vb" in terms and vb_weight != 1.0:
+        terms["loss"] = terms["mse"] + vb_weight * terms["vb"]
     has_loss = loss_mask.flatten(1).any(dim=1).to(batch.cells.dtype)  # (B,)
     weight = has_loss / has_loss.sum().clamp(min=1.0)
     return {name: (value * weight).sum() for name, value in terms.items()}

@@ -29,12 +29,23 @@ def batch():
     return stack_tables(tables, masks)
 
 
-def losses(checkpoint, batch, experts: ExpertConfig) -> dict[str, torch.Tensor]:
+def losses(checkpoint, batch, experts: ExpertConfig, vb_weight: float = 1.0) -> dict[str, torch.Tensor]:
     model = checkpoint.model
     return denoising_losses(
         model, checkpoint.diffusion, batch, torch.Generator().manual_seed(0), p_unconditional=0.0, p_top_t=0.5,
-        id_dim=model.config.id_dim, experts=experts,
+        id_dim=model.config.id_dim, experts=experts, vb_weight=vb_weight,
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("vb_weight", [0.0, 0.01, 3.0])
+def test_vb_weight_scales_the_variance_term_alone(tiny_checkpoint_path, batch, vb_weight) -> None:
+    """loss = mse + vb_weight * vb with the same draws: the mse and vb terms themselves do not change."""
+    checkpoint = load_exported(tiny_checkpoint_path)
+    assert checkpoint.model.config.learn_variance
+    base, weighted = losses(checkpoint, batch, ExpertConfig()), losses(checkpoint, batch, ExpertConfig(), vb_weight)
+    assert torch.equal(base["loss"], base["mse"] + base["vb"]) and base["vb"] > 0
+    assert torch.equal(weighted["mse"], base["mse"]) and torch.equal(weighted["vb"], base["vb"])
+    torch.testing.assert_close(weighted["loss"], base["mse"] + vb_weight * base["vb"])
 
 
 def test_training_with_experts_scores_the_mixed_output(tiny_checkpoint_path, batch, monkeypatch) -> None:

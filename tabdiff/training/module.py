@@ -58,6 +58,7 @@ class TabDiffusionModule(L.LightningModule):
             pretrained network's new parts to use it, at the cost of a forward and a partial backward).
         experts: the in-context experts mixed into the output in training (`tabdiff.objective`) and named in the
             export for inference (conf/experts/); the default, none, trains the network alone.
+        vb_weight: the weight of the learned variance's vb term in the loss (`tabdiff.objective.denoising_losses`).
         seed: with the rank and the global step, seeds each step's timesteps, noise and column ids.
         encoder: the encoder settings the cells were made with (max_categories, clip, n_quantiles), stored
             in checkpoints so that inference encodes user tables the same way.
@@ -84,6 +85,7 @@ class TabDiffusionModule(L.LightningModule):
         seed: int = 0,
         encoder: dict[str, Any] | None = None,
         experts: ExpertConfig = NO_EXPERTS,
+        vb_weight: float = 1.0,
     ) -> None:
         super().__init__()
         if decay_steps is not None and decay_minutes is not None:
@@ -142,7 +144,7 @@ class TabDiffusionModule(L.LightningModule):
         return denoising_losses(
             self._forward, self.diffusion, batch, generator,
             p_unconditional=p_unconditional, p_top_t=self.hparams.p_top_t, id_dim=self.model.config.id_dim,
-            experts=self.experts,
+            experts=self.experts, vb_weight=self.hparams.get("vb_weight", 1.0),
         )  # fmt: skip
 
     def training_step(self, batch: TableBatch, batch_idx: int) -> torch.Tensor:
