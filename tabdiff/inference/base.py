@@ -300,20 +300,19 @@ class TabDiffEstimator(BaseEstimator):
         return centre_draws(draws, point, knots[0], knots[-1])
 
     def _draws_are_point_estimates(self) -> bool:
-        """Whether the draws' settings make one-pass estimates: one step of any sampler returns the model's
-        estimate of the conditional mean (its x0 output at the top noise level), not a draw."""
+        """Whether the draws' settings are one-step DDIM (a sampler the user set): its "draws" are the model's
+        estimate of the conditional mean, not draws."""
         settings, _ = self._settings(draws=True)
-        return settings.n_steps == 1
+        return settings.sampler == "ddim" and settings.n_steps == 1
 
     def _warn_if_mean_draws(self) -> None:
-        """Draws that are one-pass estimates (sampler and n_steps=1 set so) are no draws: say so where draws matter."""
+        """One-step DDIM gives the model's conditional-mean estimate, not a draw: say so where draws matter."""
         if self._draws_are_point_estimates():
-            settings, _ = self._settings(draws=True)
             warnings.warn(
-                f"with sampler={settings.sampler!r} and n_steps=1 each numeric draw is the model's one-pass estimate "
-                "of the conditional mean, so the spread over draws reflects the ensemble (context rows, column ids), "
-                "not the predictive distribution; leave sampler='auto' (draws by the conditional sampler at "
-                f"{DRAW_STEPS} steps) or set n_steps > 1 for intervals and multiple imputation",
+                "with sampler='ddim' and n_steps=1 each numeric draw is the model's one-pass estimate of the "
+                "conditional mean, so the spread over draws reflects the ensemble (context rows, column ids), not "
+                "the predictive distribution; leave sampler='auto' (draws by the conditional sampler, points in one "
+                "pass) or set n_steps > 1 for intervals and multiple imputation",
                 UserWarning,
                 stacklevel=3,
             )

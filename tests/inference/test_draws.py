@@ -132,9 +132,13 @@ def test_the_regressor_predicts_in_one_pass_and_draws_intervals(tiny, calls):
 
 
 def test_the_generator_draws_rows_by_the_conditional_sampler(tiny, calls):
+    """Its own default, the conditional sampler at 20 steps; "auto" gives it the draws' settings."""
     X = pd.DataFrame(np.random.default_rng(0).normal(size=(30, 3)), columns=["a", "b", "c"])
-    TabDiffGenerator(tiny, n_steps=2, **FAST).fit(X).sample(5)
-    assert calls and set(calls) == {("conditional", 2, False, "quadratic")}
+    TabDiffGenerator(tiny, **FAST).fit(X).sample(5)
+    assert calls and set(calls) == {("conditional", 20, True, "uniform")}
+    calls.clear()
+    TabDiffGenerator(tiny, sampler="auto", n_steps=None, **FAST).fit(X).sample(5)
+    assert calls and set(calls) == {DRAWS}
 
 
 def test_draws_of_one_table_share_one_fit_of_the_experts(tiny, monkeypatch):
