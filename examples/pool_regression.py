@@ -2,11 +2,11 @@
 
     python examples/pool_regression.py            # airquality (bundled): Ozone ~ Solar.R + Wind + Temp, m = 20
 
-Each of the m tables from `TabDiffImputer(sampler="conditional").sample(df, m)` is one draw of the missing
-cells; the analysis (here ordinary least squares in plain numpy) runs on each, and Rubin's rules combine the
-m estimates: the pooled coefficient is their mean, its variance the mean within-table variance plus
-(1 + 1/m) times the between-table variance of the estimates. Confidence intervals use Barnard & Rubin's
-degrees of freedom. One imputed table (or the one-pass mean) would understate the uncertainty.
+Each of the m tables from `TabDiffImputer().sample(df, m)` is one draw of the missing cells (by default the
+conditional sampler's, centred on the one-pass point); the analysis (here ordinary least squares in plain numpy)
+runs on each, and Rubin's rules combine the m estimates: the pooled coefficient is their mean, its variance the mean
+within-table variance plus (1 + 1/m) times the between-table variance of the estimates. Confidence intervals use
+Barnard & Rubin's degrees of freedom. One imputed table (or the one-pass mean) would understate the uncertainty.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def main() -> None:
     table = Path(__file__).resolve().parents[1] / "data" / "tables" / "airquality.parquet"
     df = pd.read_parquet(table)[["Ozone", "Solar.R", "Wind", "Temp"]]
     print(f"airquality: {len(df)} rows, missing cells per column: {df.isna().sum().to_dict()}")
-    imputer = TabDiffImputer(args.checkpoint, sampler="conditional", n_steps=20, progress=False, random_state=0)
+    imputer = TabDiffImputer(args.checkpoint, progress=False, random_state=0)
     imputations = imputer.fit(df).sample(df, args.m)
     pooled = pool_ols(imputations, "Ozone", ["Solar.R", "Wind", "Temp"])
     complete = pool_ols([df.dropna()], "Ozone", ["Solar.R", "Wind", "Temp"])

@@ -17,7 +17,7 @@ from typing import Literal
 
 import torch
 
-from tabdiff.diffusion.schedules import Schedule, make_betas, respaced_betas, space_timesteps
+from tabdiff.diffusion.schedules import Schedule, Spacing, make_betas, respaced_betas, space_timesteps
 
 Prediction = Literal["eps", "x0", "v"]
 FixedVariance = Literal["small", "large"]
@@ -147,9 +147,10 @@ class GaussianDiffusion:
         """The training-time timesteps to give the model for this process's steps t."""
         return self.timestep_map.to(t.device)[t]
 
-    def respace(self, n_steps: int) -> GaussianDiffusion:
-        """A process that samples with `n_steps` of this one's steps and the same abar at those steps."""
-        use = space_timesteps(self.num_timesteps, n_steps)
+    def respace(self, n_steps: int, spacing: Spacing = "uniform") -> GaussianDiffusion:
+        """A process that samples with `n_steps` of this one's steps (spread by `spacing`, `space_timesteps`) and the
+        same abar at those steps."""
+        use = space_timesteps(self.num_timesteps, n_steps, spacing)
         return GaussianDiffusion(
             schedule=self.schedule,
             learn_variance=self.learn_variance,

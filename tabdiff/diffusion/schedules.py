@@ -8,6 +8,8 @@ from typing import Literal
 import torch
 
 Schedule = Literal["linear", "cosine"]
+Spacing = Literal["uniform", "quadratic"]  # how a sampler's fewer steps are spread over the training steps
+SPACINGS: tuple[Spacing, ...] = ("uniform", "quadratic")
 
 MAX_BETA = 0.999  # clip used by improved DDPM so that 1 - beta never reaches 0
 
@@ -43,17 +45,30 @@ def make_betas(schedule: Schedule, timesteps: int) -> torch.Tensor:
     raise ValueError(f"schedule must be 'linear' or 'cosine', got {schedule!r}")
 
 
-def space_timesteps(timesteps: int, n_steps: int) -> list[int]:
-    """`n_steps` evenly spaced steps of `range(timesteps)`, always keeping the first (0) and last (T-1).
+def space_timesteps(timesteps: int, n_steps: int, spacing: Spacing = "uniform") -> list[int]:
+    """`n_steps` steps of `range(timesteps)`, always keeping the first (0) and last (T-1).
 
-    Same rounding as guided-diffusion's `space_timesteps(T, [n_steps])`.
+    "uniform": evenly spaced, with the same rounding as guided-diffusion's `space_timesteps(T, [n_steps])`.
+    "quadratic": step i at (T - 1) (i / (n_steps - 1))^2, rounded, as DDIM's "quad" skip (Song et al. 2021): the steps
+    crowd at low noise, where a cell that the others predict well gets its spread (three steps: 0, T/4, T - 1).
+    Steps that rounding would merge are moved apart by one.
     """
     if not 1 <= n_steps <= timesteps:
         raise ValueError(f"n_steps must be between 1 and timesteps={timesteps}, got {n_steps}")
+    if spacing not in SPACINGS:
+        raise ValueError(f"spacing must be one of {list(SPACINGS)}, got {spacing!r}")
     if n_steps == 1:
         return [timesteps - 1]
-    stride = (timesteps - 1) / (n_steps - 1)
-    return sorted({round(i * stride) for i in range(n_steps)})
+    if spacing == "uniform":
+        stride = (timesteps - 1) / (n_steps - 1)
+        return sorted({round(i * stride) for i in range(n_steps)})
+    use = [round((timesteps - 1) * (i / (n_steps - 1)) ** 2) for i in range(n_steps)]
+    for i in range(1, n_steps):  # strictly increasing: the first steps of a long schedule round to the same one
+        use[i] = max(use[i], use[i - 1] + 1)
+    use[-1] = timesteps - 1
+    for i in range(n_steps - 2, -1, -1):  # and within range again where that pushed the last ones past T - 1
+        use[i] = min(use[i], use[i + 1] - 1)
+    return use
 
 
 def respaced_betas(alphas_cumprod: torch.Tensor, use_timesteps: list[int]) -> torch.Tensor:

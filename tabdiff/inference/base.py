@@ -19,7 +19,14 @@ from tabdiff.inference.adapt import AdaptSettings, adapt
 from tabdiff.inference.aggregate import DrawAggregate, centre_draws
 from tabdiff.inference.engine import Limits, Planner, SamplerSettings, draw_blocks
 from tabdiff.inference.frames import NON_NUMERIC, ColumnPrep, NonNumeric
-from tabdiff.inference.inpaint import DEFAULT_STEPS, DRAW_SAMPLER, DRAW_STEPS, SAMPLER_CHOICES, SamplerChoice
+from tabdiff.inference.inpaint import (
+    DEFAULT_STEPS,
+    DRAW_SAMPLER,
+    DRAW_SPACING,
+    DRAW_STEPS,
+    SAMPLER_CHOICES,
+    SamplerChoice,
+)
 from tabdiff.inference.plan import ContextChoice, check_context
 from tabdiff.inference.rare import rare_shares
 
@@ -36,8 +43,9 @@ PARAMETERS_DOC = f"""
     sampler : "auto", "ddim", "conditional" or "repaint"
         "auto" (default): point estimates (`transform`, `predict`, `predict_proba`) by one-step "ddim", draws
         (`sample`, `sample_y`, `predict_quantiles`, the generator's rows) by "conditional" at n_steps steps
-        ({DRAW_STEPS} unless set), without the last step's call at the lowest noise level (which only removes noise
-        of sd 0.006): {DRAW_STEPS - 1} network calls a draw, whose bands cover about their level.
+        ({DRAW_STEPS} unless set) spread quadratically over the checkpoint's (more of them at low noise), without the
+        last step's call at the lowest noise level (which only removes noise of sd 0.006): {DRAW_STEPS - 1} network
+        calls a draw, whose bands cover about their level.
         "ddim": the conditional network with DDIM; with one step, one forward pass that gives the model's
         estimate of the expected cells: fastest, and the point estimate the model was trained for; its "draws"
         are such estimates too, which differ only by the ensemble (a warning says so).
@@ -173,7 +181,7 @@ class TabDiffEstimator(BaseEstimator):
             settings = SamplerSettings(self.sampler, n_steps, *jumps)
         elif draws:  # the last call at the lowest noise level only removes noise of sd 0.006: skipped
             n_steps = DRAW_STEPS if self.n_steps is None else int(self.n_steps)
-            settings = SamplerSettings(DRAW_SAMPLER, n_steps, *jumps, denoise_last=False)
+            settings = SamplerSettings(DRAW_SAMPLER, n_steps, *jumps, denoise_last=False, spacing=DRAW_SPACING)
         else:  # the one-pass point: n_steps, when given, is the draws'
             settings = SamplerSettings("ddim", 1, *jumps)
         limits = Limits(
@@ -292,20 +300,19 @@ class TabDiffEstimator(BaseEstimator):
         return centre_draws(draws, point, knots[0], knots[-1])
 
     def _draws_are_point_estimates(self) -> bool:
-        """Whether the draws' settings make one-pass estimates: one step of any sampler returns the model's
-        estimate of the conditional mean (its x0 output at the top noise level), not a draw."""
+        """Whether the draws' settings are one-step DDIM (a sampler the user set): its "draws" are the model's
+        estimate of the conditional mean, not draws."""
         settings, _ = self._settings(draws=True)
-        return settings.n_steps == 1
+        return settings.sampler == "ddim" and settings.n_steps == 1
 
     def _warn_if_mean_draws(self) -> None:
-        """Draws that are one-pass estimates (sampler and n_steps=1 set so) are no draws: say so where draws matter."""
+        """One-step DDIM gives the model's conditional-mean estimate, not a draw: say so where draws matter."""
         if self._draws_are_point_estimates():
-            settings, _ = self._settings(draws=True)
             warnings.warn(
-                f"with sampler={settings.sampler!r} and n_steps=1 each numeric draw is the model's one-pass estimate "
-                "of the conditional mean, so the spread over draws reflects the ensemble (context rows, column ids), "
-                "not the predictive distribution; leave sampler='auto' (draws by the conditional sampler at "
-                f"{DRAW_STEPS} steps) or set n_steps > 1 for intervals and multiple imputation",
+                "with sampler='ddim' and n_steps=1 each numeric draw is the model's one-pass estimate of the "
+                "conditional mean, so the spread over draws reflects the ensemble (context rows, column ids), not "
+                "the predictive distribution; leave sampler='auto' (draws by the conditional sampler, points in one "
+                "pass) or set n_steps > 1 for intervals and multiple imputation",
                 UserWarning,
                 stacklevel=3,
             )

@@ -230,9 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
         )  # fmt: skip
         generating = sub is generate
         sub.add_argument(
-            "--sampler", choices=list(SAMPLER_CHOICES), default="auto",
-            help="auto (default): one-pass ddim for point estimates, the conditional sampler for drawn rows; or one "
-            "sampler for everything",
+            "--sampler", choices=list(SAMPLER_CHOICES), default="conditional" if generating else "auto",
+            help="conditional (default for generate), or auto (default otherwise): one-pass ddim for point estimates, "
+            "the conditional sampler for draws; any other: one sampler for everything",
         )  # fmt: skip
         sub.add_argument(
             "--n-steps", type=int, default=20 if generating else None,

@@ -22,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from tabdiff.checkpoint import LoadedCheckpoint
+from tabdiff.diffusion import Spacing
 from tabdiff.encoding import EncodedTable
 from tabdiff.experts import NO_EXPERTS, ExpertConfig, FittedExperts
 from tabdiff.inference.inpaint import Sampler, inpaint
@@ -38,6 +39,7 @@ class SamplerSettings:
     jump_length: int  # RePaint: steps between resampling rounds
     jump_n_sample: int  # RePaint: rounds at each jump point
     denoise_last: bool = True  # conditional / RePaint: False skips the call at the lowest noise level (`inpaint`)
+    spacing: Spacing = "uniform"  # how the n_steps spread over the training steps (`space_timesteps`)
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ def draw_blocks(
             column_kind=encoded.column_kind[cols].to(device),  # (B, c)
             sampler=settings.sampler,
             n_steps=settings.n_steps,
+            spacing=settings.spacing,
             jump_length=settings.jump_length,
             jump_n_sample=settings.jump_n_sample,
             denoise_last=settings.denoise_last,

@@ -80,7 +80,15 @@ class TabDiffGenerator(FittedTable):
     max_cols // 2 columns are generated in turn. `random_state` seeds the plan, the noise and the draws.
     """
 
-    __doc__ = (__doc__ or "") + PARAMETERS_DOC + GENERATOR_DOC
+    __doc__ = (
+        (__doc__ or "")
+        + PARAMETERS_DOC
+        + """
+    The generator's own defaults: sampler="conditional" and n_steps=20 (its evaluated setting; every call draws, so
+    "auto" would give the imputer's 3-step draws, which were not measured on whole new rows).
+"""
+        + GENERATOR_DOC
+    )
     # each new row is one draw of one plan: no averaging (read by TabDiffEstimator._settings)
     n_samples = 1
     n_ensemble = 1
@@ -91,7 +99,7 @@ class TabDiffGenerator(FittedTable):
         checkpoint: object = None,
         *,
         experts: str = "checkpoint",
-        sampler: str = "auto",
+        sampler: str = "conditional",
         n_steps: int | None = 20,
         jump_length: int = 10,
         jump_n_sample: int = 10,

@@ -55,6 +55,20 @@ def test_space_timesteps_keeps_ends_and_count(n_steps):
     assert use == sorted(set(use))
 
 
+@pytest.mark.parametrize("n_steps", [1, 2, 3, 7, 50, 600, 1000])
+def test_quadratic_spacing_keeps_ends_and_count_and_crowds_at_low_noise(n_steps):
+    use = space_timesteps(1000, n_steps, "quadratic")
+    assert len(use) == n_steps and use[-1] == 999 and use == sorted(set(use))
+    if n_steps > 1:
+        assert use[0] == 0
+    if 2 < n_steps < 600:  # below the middle step: more than half of them
+        assert sum(t < 500 for t in use) > n_steps / 2
+    assert space_timesteps(1000, 3, "quadratic") == [0, 250, 999]
+    assert GaussianDiffusion(1000).respace(3, "quadratic").timestep_map.tolist() == [0, 250, 999]
+    with pytest.raises(ValueError, match="spacing must be one of"):
+        space_timesteps(1000, 3, "cubic")
+
+
 @pytest.mark.parametrize("schedule", ["linear", "cosine"])
 def test_respaced_process_reproduces_alphas_cumprod_at_kept_steps(schedule):
     d = GaussianDiffusion(1000, schedule)

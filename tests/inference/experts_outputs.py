@@ -41,8 +41,7 @@ def outputs(**options) -> dict[str, np.ndarray]:
     reg = TabDiffRegressor(**common).fit(X.iloc[:80], y.iloc[:80])
     out["predict_diabetes"] = np.asarray(reg.predict(X.iloc[80:110]), dtype=float)
     gen_options = {k: v for k, v in common.items() if k != "n_ensemble"}
-    # sampler="conditional": the generator's default before "auto" (whose draws skip the last call)
-    generator = TabDiffGenerator(**gen_options, sampler="conditional", n_steps=5).fit(air.dropna().iloc[:30])
+    generator = TabDiffGenerator(**gen_options, n_steps=5).fit(air.dropna().iloc[:30])
     out["generate_airquality"] = generator.sample(5).to_numpy(dtype=float)
     return out
 

@@ -29,14 +29,18 @@ def noisy_table(n_rows: int = 120, seed: int = 0) -> tuple[pd.DataFrame, pd.Data
     return truth.assign(y=truth["y"].mask(holes)), truth, holes
 
 
+POINT = ("ddim", 1, True, "uniform")  # the one-pass point estimate
+DRAWS = ("conditional", DRAW_STEPS, False, "quadratic")  # "auto" draws
+
+
 @pytest.fixture
-def calls(monkeypatch) -> list[tuple[str, int, bool]]:
-    """(sampler, n_steps, denoise_last) of every sampler run of the engine."""
-    seen: list[tuple[str, int, bool]] = []
+def calls(monkeypatch) -> list[tuple[str, int, bool, str]]:
+    """(sampler, n_steps, denoise_last, spacing) of every sampler run of the engine."""
+    seen: list[tuple[str, int, bool, str]] = []
     inpaint = engine.inpaint
 
     def recording(*args, **kwargs):
-        seen.append((kwargs["sampler"], kwargs["n_steps"], kwargs["denoise_last"]))
+        seen.append((kwargs["sampler"], kwargs["n_steps"], kwargs["denoise_last"], kwargs["spacing"]))
         return inpaint(*args, **kwargs)
 
     monkeypatch.setattr(engine, "inpaint", recording)
@@ -70,7 +74,7 @@ def test_default_draws_spread_as_the_noise_does_and_differ_from_the_point(bundle
 def test_default_transform_is_the_one_pass_point(tiny, calls):
     given = mixed_frame()
     default = TabDiffImputer(tiny, **FAST).fit(given).transform(given)
-    assert set(calls) == {("ddim", 1, True)}
+    assert set(calls) == {POINT}
     one_pass = TabDiffImputer(tiny, sampler="ddim", n_steps=1, **FAST).fit(given).transform(given)
     pd.testing.assert_frame_equal(default, one_pass)
 
@@ -79,11 +83,11 @@ def test_auto_draws_by_the_conditional_sampler_and_centres_on_the_one_pass_point
     given = mixed_frame()
     imputer = TabDiffImputer(tiny, sampler="auto", **FAST).fit(given)
     imputer.sample(given, 4)
-    assert calls == [("conditional", DRAW_STEPS, False), ("ddim", 1, True)]  # the draws, then their centre
+    assert calls == [DRAWS, POINT]  # the draws, then their centre
     calls.clear()
     imputer.set_params(n_steps=5).sample(given, 4)  # with "auto", n_steps is the draws' steps
     imputer.transform(given)  # and points stay one pass
-    assert calls == [("conditional", 5, False), ("ddim", 1, True), ("ddim", 1, True)]
+    assert calls == [("conditional", 5, False, "quadratic"), POINT, POINT]
 
 
 @pytest.mark.parametrize("sampler, n_steps", [("conditional", 2), ("ddim", 3)])
@@ -93,7 +97,7 @@ def test_an_explicit_sampler_serves_points_and_draws(tiny, calls, sampler, n_ste
     imputer.transform(given)
     imputer.sample(given, 3)
     # transform, the draws, then the one-pass point the draws are centred on
-    assert calls == [(sampler, n_steps, True), (sampler, n_steps, True), ("ddim", 1, True)]
+    assert calls == [(sampler, n_steps, True, "uniform")] * 2 + [POINT]
 
 
 def test_known_cells_are_bit_identical_in_every_default_draw(tiny):
@@ -123,14 +127,18 @@ def test_the_regressor_predicts_in_one_pass_and_draws_intervals(tiny, calls):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         bounds = reg.predict_quantiles(X[30:], [0.1, 0.9])
-    assert set(calls) == {("conditional", DRAW_STEPS, False)}  # draw_centre="draws": no point run
+    assert set(calls) == {DRAWS}  # draw_centre="draws": no point run
     assert (bounds[:, 1] > bounds[:, 0]).all()
 
 
 def test_the_generator_draws_rows_by_the_conditional_sampler(tiny, calls):
+    """Its own default, the conditional sampler at 20 steps; "auto" gives it the draws' settings."""
     X = pd.DataFrame(np.random.default_rng(0).normal(size=(30, 3)), columns=["a", "b", "c"])
-    TabDiffGenerator(tiny, n_steps=2, **FAST).fit(X).sample(5)
-    assert calls and set(calls) == {("conditional", 2, False)}
+    TabDiffGenerator(tiny, **FAST).fit(X).sample(5)
+    assert calls and set(calls) == {("conditional", 20, True, "uniform")}
+    calls.clear()
+    TabDiffGenerator(tiny, sampler="auto", n_steps=None, **FAST).fit(X).sample(5)
+    assert calls and set(calls) == {DRAWS}
 
 
 def test_draws_of_one_table_share_one_fit_of_the_experts(tiny, monkeypatch):
