@@ -49,6 +49,9 @@ TINY = [
     "speedrun.probes.probe.n_tables=1",
     "speedrun.probes.probe.n_features=3",
 ]
+curve_spec = importlib.util.spec_from_file_location("speedrun_curve", ROOT / "scripts" / "speedrun_curve.py")
+curve_script = importlib.util.module_from_spec(curve_spec)
+curve_spec.loader.exec_module(curve_script)
 RECORD_FIELDS = {
     "date", "commit", "change", "minutes", "seed", "steps", "tables_seen", "parameters", "train_seconds",
     "probe_seconds", "baselines_built", "baselines_key", "figures", "targets_met",
@@ -203,3 +206,12 @@ def test_records_render_with_targets_in_bold_and_missing_figures_as_dashes(tmp_p
     row = paths["markdown"].read_text().splitlines()[-1]
     assert "**0.700**" in row and "| 1.100 |" in row and "| – |" in row and "5,000" in row
     assert "plot" not in paths
+
+
+def test_the_curve_validates_every_few_steps_at_equal_steps(tmp_path, capsys):
+    """scripts/speedrun_curve.py: a step budget (no clock), one validation row every --every steps with both figures."""
+    curve = curve_script.main(["--steps", "4", "--every", "2", "--out", str(tmp_path), "--tables", "1",
+                               "--max-rows", "30", "--probe-rows", "16", "--probe-tables", "1", "--", *TINY[:7]])  # fmt: skip
+    assert curve["step"].tolist() == [1, 3]
+    assert np.isfinite(curve["val/zs_nrmse"]).all() and np.isfinite(curve["val/icl_r2_share"]).all()
+    assert "val/zs_nrmse" in capsys.readouterr().out
