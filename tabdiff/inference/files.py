@@ -29,6 +29,10 @@ SUFFIXES = (*CSV_SUFFIXES, ".parquet", ".feather", ".xlsx", ".xls")
 ENCODINGS = ("utf-8-sig", "cp1252")  # tried in order; utf-8-sig reads plain UTF-8 and drops a BOM
 SEPARATORS = ",;\t|"
 SNIFF_BYTES = 64 * 1024
+# pandas before 3 parses a float with a fast converter that may be off in the last bit: its round-trip parser gives
+# back exactly the float a cell spells (known cells stay bit-identical). pandas 3 parses exactly by default and
+# deprecates the argument.
+EXACT_FLOATS: dict[str, str] = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
 _ISO_DATE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?\s*$")
 _SLASH_DATE = re.compile(r"^\s*(\d{1,2})[/.](\d{1,2})[/.](\d{4}|\d{2})([ T]\d{1,2}:\d{2}(:\d{2})?)?\s*$")
 _DECIMAL_COMMA = re.compile(r"(?:^|[;\t|])\s*-?\d+,\d+\s*(?=[;\t|]|$)", re.MULTILINE)
@@ -118,10 +122,8 @@ def read_table(path: str | Path, *, sep: str | None = None, decimal: str | None 
         return TableFile(_read_excel(file))
     try:
         sep, decimal, encoding = sniff_csv(file, sep, decimal)
-        # round_trip: the parser that gives back exactly the float a CSV cell spells (known cells stay bit-identical
-        # on every pandas version; the default parser may be off in the last bit)
         frame = pd.read_csv(file, sep=sep, decimal=decimal, encoding=encoding, compression=_compression(file),
-                            float_precision="round_trip")  # fmt: skip
+                            **EXACT_FLOATS)  # fmt: skip
     except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError) as err:
         raise ValueError(f"{path} could not be read as {_compression(file) or 'text'} ({err})") from None
     except pd.errors.EmptyDataError:

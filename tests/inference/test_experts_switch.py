@@ -14,6 +14,7 @@ from experts_outputs import outputs
 from tabdiff.checkpoint import BUNDLED_CHECKPOINT
 from tabdiff.inference import TabDiffImputer
 from tabdiff.inference.cli import main
+from tabdiff.inference.files import EXACT_FLOATS
 
 PRE_MOVE = Path(__file__).parent / "data" / "pre_move_outputs.npz"
 # the bundled weights PRE_MOVE was made with (`python tests/inference/experts_outputs.py`, code at ef83303); the
@@ -78,7 +79,7 @@ def test_the_cli_runs_the_network_alone_with_experts_none(tmp_path) -> None:
     for experts in ("checkpoint", "none"):
         out = tmp_path / f"{experts}.csv"
         assert main(["impute", str(source), "-o", str(out), "--experts", experts, "--seed", "0", "-q"]) == 0
-        filled[experts] = pd.read_csv(out, float_precision="round_trip")
+        filled[experts] = pd.read_csv(out, **EXACT_FLOATS)
     missing = frame.isna().to_numpy()
     assert not np.allclose(filled["checkpoint"].to_numpy()[missing], filled["none"].to_numpy()[missing])
     for result in filled.values():

@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from tabdiff.inference.cli import main
 from tabdiff.inference.files import read_table, write_table
@@ -85,3 +88,14 @@ def test_cli_one_column_warning_is_one_line(checkpoint_path, tmp_path, capsys):
     err = capsys.readouterr().err
     warning = [line for line in err.splitlines() if "warning" in line]
     assert len(warning) == 1 and "--sep ';'" in warning[0] and "Traceback" not in err
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values=hnp.arrays(np.float64, st.integers(1, 30), elements=st.floats(-1e12, 1e12, allow_nan=False, width=64)))
+def test_csv_floats_come_back_bit_identical(values, tmp_path) -> None:
+    """A float written to CSV is read back exactly, whatever pandas parses by default (pandas 2.0's fast parser was
+    off in the last bit)."""
+    path = tmp_path / "floats.csv"
+    pd.DataFrame({"x": values, "y": np.arange(len(values), dtype=float)}).to_csv(path, index=False)
+    back = read_table(path).frame["x"].to_numpy()
+    np.testing.assert_array_equal(back.view(np.int64), values.view(np.int64))
