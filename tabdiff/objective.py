@@ -73,9 +73,8 @@ def denoising_losses(
                                column_kind=batch.column_kind, row_pad_mask=batch.row_pad_mask,
                                col_pad_mask=batch.col_pad_mask)  # fmt: skip
         model_fn = with_experts(model_fn, fitted, diffusion.alphas_cumprod)
-    terms = diffusion.training_losses(model_fn, batch.cells, t.to(device), noise=noise.to(device), loss_mask=loss_mask)
-    if "vb" in terms and vb_weight != 1.0:
-        terms["loss"] = terms["mse"] + vb_weight * terms["vb"]
+    terms = diffusion.training_losses(model_fn, batch.cells, t.to(device), noise=noise.to(device), loss_mask=loss_mask,
+                                      vb_weight=vb_weight)  # fmt: skip
     has_loss = loss_mask.flatten(1).any(dim=1).to(batch.cells.dtype)  # (B,)
     weight = has_loss / has_loss.sum().clamp(min=1.0)
     return {name: (value * weight).sum() for name, value in terms.items()}

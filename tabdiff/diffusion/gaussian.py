@@ -294,8 +294,10 @@ class GaussianDiffusion:
         *,
         noise: torch.Tensor | None = None,
         loss_mask: torch.Tensor | None = None,
+        vb_weight: float = 1.0,
     ) -> dict[str, torch.Tensor]:
-        """Per-example losses (batch,): "mse" on the prediction target, "vb" (learned variance only), "loss".
+        """Per-example losses (batch,): "mse" on the prediction target, "vb" (learned variance only), "loss" =
+        mse + `vb_weight` * vb.
 
         `loss_mask` (broadcastable to x_start, True = count this cell) restricts every term to cells whose
         ground truth is known; padding and missing cells never enter the loss. The vb term is improved
@@ -313,7 +315,7 @@ class GaussianDiffusion:
             terms["vb"] = masked_mean(self.vb_terms_bpd(frozen, x_start, x_t, t), loss_mask) * (
                 self.num_timesteps / 1000.0
             )
-            terms["loss"] = terms["mse"] + terms["vb"]
+            terms["loss"] = terms["mse"] + vb_weight * terms["vb"]
         else:
             terms["loss"] = terms["mse"]
         return terms

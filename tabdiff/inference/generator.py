@@ -30,6 +30,8 @@ MIN_MATCHED = 20  # match_marginals within a group of new rows only with this ma
 MISMATCH = 1e6  # start-row distance of a fitted row whose category (or missing cell) differs from a condition's
 
 GENERATOR_DOC = """
+    The generator's own defaults: sampler="conditional" and n_steps=20 (its evaluated setting; every call draws, so
+    "auto" would give the imputer's 3-step draws, which were not measured on whole new rows).
     start : "blank" or "rows"
         "blank": each new row starts with every cell unknown and is inpainted at once. "rows": each new row
         starts as a random row of the fitted table (with conditions: a row that holds the condition's category,
@@ -80,15 +82,7 @@ class TabDiffGenerator(FittedTable):
     max_cols // 2 columns are generated in turn. `random_state` seeds the plan, the noise and the draws.
     """
 
-    __doc__ = (
-        (__doc__ or "")
-        + PARAMETERS_DOC
-        + """
-    The generator's own defaults: sampler="conditional" and n_steps=20 (its evaluated setting; every call draws, so
-    "auto" would give the imputer's 3-step draws, which were not measured on whole new rows).
-"""
-        + GENERATOR_DOC
-    )
+    __doc__ = (__doc__ or "") + PARAMETERS_DOC + GENERATOR_DOC
     # each new row is one draw of one plan: no averaging (read by TabDiffEstimator._settings)
     n_samples = 1
     n_ensemble = 1
